@@ -1,0 +1,398 @@
+"""The worker: fetch what free slots can start now, run it, report it.   [store -> worker]"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from conveyor.context import Context
+from conveyor.events import EventType
+from conveyor.job import Claim, Outcome, Progress, State
+from conveyor.settings import Settings
+from conveyor.stores.base import Store, WorkerInfo
+from conveyor.worker.acks import Acker
+from conveyor.worker.heartbeat import Heartbeat
+from conveyor.worker.maintenance import Maintenance
+from conveyor.worker.runner import Runner
+
+if TYPE_CHECKING:
+    from conveyor.app import Conveyor
+
+log = logging.getLogger("conveyor.worker")
+
+PROGRESS_INTERVAL = 0.2  # seconds between progress writes of one job
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    queues: tuple[str, ...] = ("default",)
+    concurrency: int = 10
+    lease: float = 30.0
+    grace: float = 10.0
+    burst: bool = False  # stop once nothing is ready and nothing runs
+    wait: float = 2.0  # longest single blocking fetch; an enqueue wakes it at once
+    reap_interval: float = 2.0
+    cleanup_interval: float = 60.0
+    dlq_max: int = 100_000
+    max_jobs: int | None = None  # stop after this many jobs (a supervisor starts a new one)
+    id: str = field(default="")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerOptions:
+        queues = overrides.pop("queues", None) or (settings.queue,)
+        if isinstance(queues, str):
+            queues = tuple(q.strip() for q in queues.split(",") if q.strip())
+        base = cls(
+            queues=tuple(queues),
+            concurrency=settings.concurrency,
+            lease=settings.lease,
+            grace=settings.grace,
+            dlq_max=settings.dlq_max,
+        )
+        unknown = set(overrides) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown worker option(s): {', '.join(sorted(unknown))}")
+        return replace(base, **overrides)
+
+
+@dataclass
+class Running:
+    claim: Claim
+    ctx: Context
+    task: asyncio.Task[None] | None = None
+    abandoned: bool = False  # given up (lease lost, released): its outcome is not reported
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Worker:
+    def __init__(self, app: Conveyor, options: WorkerOptions) -> None:
+        self.app = app
+        self.options = options
+        self.id = options.id or new_worker_id()
+        self.running: dict[str, Running] = {}
+        self.held: dict[str, int] = {}  # id -> attempt, until the store took the outcome
+        self.claimed_at: dict[str, float] = {}
+        self.processed = 0
+        self.failed = 0
+        self.started_at = time.time()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._slot_free: asyncio.Event | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._progress_dirty: set[str] = set()
+        self._threads = ThreadPoolExecutor(options.concurrency, thread_name_prefix="conveyor-job")
+        self.runner = Runner(app, self.id, self._threads)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until `stop()` (or, with `burst`, until idle); then release what is unfinished."""
+        self.loop = asyncio.get_running_loop()
+        self._slot_free = asyncio.Event()
+        self._stop_event = asyncio.Event()
+        store = await self.app.store()
+        self.store = store
+        self.acker = Acker(store, self.held, self._reported)
+        async with self._services(store):
+            await self._fetch_loop(store)
+            await self._shutdown()
+        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
+
+    def stop(self) -> None:
+        """Stop fetching; running jobs get `grace` seconds, then are released. Thread-safe."""
+        self._stopping = True
+        if self.loop is not None and self._stop_event is not None:
+            self.call_threadsafe(self._stop_event.set)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def call_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    @contextlib.asynccontextmanager
+    async def _services(self, store: Store) -> AsyncIterator[None]:
+        heartbeat = Heartbeat(self)
+        heartbeat.start()
+        await asyncio.get_running_loop().run_in_executor(None, heartbeat.ready.wait)
+        maintenance = Maintenance(self, store)
+        await maintenance.run_due()
+        tasks = [
+            asyncio.create_task(self.acker.run(), name="conveyor-acker"),
+            asyncio.create_task(self._progress_loop(store), name="conveyor-progress"),
+            asyncio.create_task(self._cancel_listener(store), name="conveyor-cancels"),
+        ]
+        if not self.options.burst:
+            tasks.append(asyncio.create_task(maintenance.run(), name="conveyor-maintenance"))
+        log.info("worker %s serving %s", self.id, ",".join(self.options.queues))
+        try:
+            yield
+        finally:
+            await self.acker.flush(timeout=5.0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            heartbeat.stop()
+            await asyncio.get_running_loop().run_in_executor(None, heartbeat.join, 5.0)
+            with contextlib.suppress(Exception):
+                await store.unregister(self.id)
+            self._threads.shutdown(wait=False, cancel_futures=True)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _fetch_loop(self, store: Store) -> None:
+        assert self._slot_free is not None
+        backoff = 0.05
+        while not self._stopping:
+            free = self.options.concurrency - len(self.running)
+            if free <= 0:
+                await self._slot_free.wait()
+                self._slot_free.clear()
+                continue
+            try:
+                claims = await self._fetch(store, free)
+            except Exception as exc:
+                log.warning("fetch failed (%s); retrying in %.2fs", exc, backoff)
+                await self._pause(backoff)
+                backoff = min(2.0, backoff * 2)
+                continue
+            backoff = 0.05
+            for claim in claims:
+                self._start(claim)
+            if self.options.burst and not claims and await self._drained():
+                return
+
+    async def _fetch(self, store: Store, count: int) -> list[Claim]:
+        if self._stopping:
+            return []
+        wait = 0.0 if self.options.burst else self.options.wait
+        fetch = store.fetch(self.id, self.options.queues, count, self.options.lease, wait)
+        if wait == 0:
+            return await fetch
+        return await self._until_stopped(fetch)
+
+    async def _until_stopped(self, fetch: Any) -> list[Claim]:
+        """A blocking fetch that a stop interrupts (jobs it claimed are then released)."""
+        assert self._stop_event is not None
+        fetching = asyncio.ensure_future(fetch)
+        stopping = asyncio.ensure_future(self._stop_event.wait())
+        done, _ = await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if fetching in done:
+            return fetching.result()  # type: ignore[no-any-return]
+        fetching.cancel()
+        with contextlib.suppress(BaseException):
+            await fetching
+        return []
+
+    async def _drained(self) -> bool:
+        """Burst mode, after an empty fetch: True once nothing runs and nothing is unreported
+        (a job that just finished may have made more work: then fetch again)."""
+        assert self._slot_free is not None
+        if self.running:
+            await self._slot_free.wait()
+            self._slot_free.clear()
+            return False
+        if self.acker.pending:
+            await self.acker.flush()
+            return False
+        return True
+
+    async def _pause(self, seconds: float) -> None:
+        assert self._stop_event is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
+
+    def _start(self, claim: Claim) -> None:
+        self.held[claim.id] = claim.attempt
+        self.claimed_at[claim.id] = time.monotonic()
+        prepared = self.runner.prepare(claim)
+        if isinstance(prepared, Outcome):
+            log.error("job %s is a bad record: %s", claim.id, prepared.error)
+            self.acker.put(prepared)
+            return
+        function, payload = prepared
+        ctx = Context(
+            job_id=claim.id,
+            function=claim.function,
+            queue=claim.queue,
+            attempt=claim.attempt,
+            worker_id=self.id,
+            meta=payload.meta,
+            on_progress=self._on_progress,
+        )
+        running = Running(claim, ctx)
+        self.running[claim.id] = running
+        running.task = asyncio.create_task(self._run(running, function, payload))
+
+    async def _run(self, running: Running, function: Any, payload: Any) -> None:
+        claim = running.claim
+        started = time.perf_counter()
+        try:
+            outcome = await self.runner.run(claim, running.ctx, function, payload)
+        except asyncio.CancelledError:
+            outcome = None  # released at shutdown: the shutdown reports it
+        finally:
+            self.running.pop(claim.id, None)
+            self.claimed_at.pop(claim.id, None)
+            assert self._slot_free is not None
+            self._slot_free.set()
+        if outcome is not None and not running.abandoned:
+            self._log_outcome(outcome, time.perf_counter() - started)
+            self.acker.put(outcome)
+
+    def _log_outcome(self, outcome: Outcome, seconds: float) -> None:
+        ms = seconds * 1000
+        if outcome.state is State.SUCCEEDED:
+            log.debug("job %s succeeded in %.1f ms", outcome.id, ms)
+        elif outcome.state is State.RETRYING:
+            log.info("job %s failed (%s), retrying in %.1fs", outcome.id,
+                     outcome.error.type if outcome.error else "?", outcome.delay)
+        elif outcome.state is State.FAILED:
+            log.warning("job %s failed for good: %s", outcome.id,
+                        outcome.error.message if outcome.error else "?")
+
+    def _reported(self, outcome: Outcome, accepted: bool) -> None:
+        if not accepted:
+            log.warning("outcome of job %s attempt %d refused (lease lost)", outcome.id,
+                        outcome.attempt)
+            return
+        self.processed += 1
+        if outcome.state is State.FAILED:
+            self.failed += 1
+
+    # -- cancellation, lost leases, progress --------------------------------------------------
+
+    def abandon(self, job_ids: Sequence[str], reason: str) -> None:
+        """Stop working on jobs this worker no longer holds; report nothing for them."""
+        for job_id in job_ids:
+            running = self.running.get(job_id)
+            if running is not None and running.task is not None:
+                log.warning("abandoning job %s: %s", job_id, reason)
+                running.abandoned = True
+                running.ctx.cancel()
+                running.task.cancel()
+            self.held.pop(job_id, None)
+
+    def cancel_jobs(self, job_ids: Sequence[str]) -> None:
+        """Cancel running jobs whose cancellation was requested; they report CANCELLED."""
+        for job_id in job_ids:
+            running = self.running.get(job_id)
+            if running is None or running.ctx.cancelled:
+                continue
+            log.info("cancelling job %s", job_id)
+            running.ctx.cancel()
+            if running.task is not None:
+                running.task.cancel()
+
+    async def _cancel_listener(self, store: Store) -> None:
+        after = await store.last_event_id()
+        while True:
+            try:
+                events = await store.read_events(after or None, limit=1000, wait=5.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1.0)
+                continue
+            if events:
+                after = events[-1].id
+                wanted = [
+                    e.job_id for e in events
+                    if e.type is EventType.CANCEL_REQUESTED and e.job_id in self.running
+                ]
+                if wanted:
+                    self.cancel_jobs([job_id for job_id in wanted if job_id])
+
+    def _on_progress(self, ctx: Context) -> None:
+        self._progress_dirty.add(ctx.job_id)  # set.add is atomic: safe from job threads
+
+    async def _progress_loop(self, store: Store) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            if not self._progress_dirty:
+                continue
+            dirty, self._progress_dirty = self._progress_dirty, set()
+            for job_id in dirty:
+                running = self.running.get(job_id)
+                progress = running.ctx.last_progress if running else None
+                if running is None or progress is None:
+                    continue
+                await self._write_progress(store, running.claim, progress)
+
+    async def _write_progress(self, store: Store, claim: Claim, progress: Progress) -> None:
+        try:
+            await store.progress(claim.id, claim.attempt, progress)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("progress of %s not written: %s", claim.id, exc)
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        """Give running jobs `grace` seconds, then release the rest back to their queues."""
+        if self.running:
+            tasks = [r.task for r in self.running.values() if r.task is not None]
+            log.info("waiting up to %.1fs for %d running job(s)", self.options.grace, len(tasks))
+            await asyncio.wait(tasks, timeout=self.options.grace)
+        for running in list(self.running.values()):
+            claim = running.claim
+            running.abandoned = True
+            if running.task is not None:
+                running.task.cancel()
+            self.acker.put(Outcome(id=claim.id, attempt=claim.attempt, state=State.QUEUED))
+        await self.acker.flush(timeout=5.0)
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=list(self.options.queues),
+            concurrency=self.options.concurrency,
+            started_at=self.started_at,
+            running=list(self.running),
+            processed=self.processed,
+            failed=self.failed,
+        )
+
+
+class WorkerThread(threading.Thread):
+    """A worker in a background thread of the application's own process."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(name=f"conveyor-worker-{worker.id}", daemon=True)
+        self.worker = worker
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # kept for whoever joins the thread
+            self.error = exc
+
+    async def _main(self) -> None:
+        try:
+            await self.worker.run()
+        finally:
+            await self.worker.app.stores.aclose()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.worker.stop()
+        self.join(timeout)
