@@ -44,7 +44,9 @@ Request = tuple[tuple[Any, ...], dict[str, Any], Options]
 
 class JobDecorator(Protocol):
     @overload
-    def __call__(self, fn: CtxAsync[P, R], /) -> JobFunction[P, R, CtxAsync[P, R]]: ...
+    def __call__(  # type: ignore[overload-overlap]  # async first: awaited R, not a coroutine
+        self, fn: CtxAsync[P, R], /
+    ) -> JobFunction[P, R, CtxAsync[P, R]]: ...
     @overload
     def __call__(self, fn: CtxSync[P, R], /) -> JobFunction[P, R, CtxSync[P, R]]: ...
     @overload
@@ -135,7 +137,9 @@ class Conveyor:
     # -- registry -----------------------------------------------------------------------------
 
     @overload
-    def job(self, fn: CtxAsync[P, R], /) -> JobFunction[P, R, CtxAsync[P, R]]: ...
+    def job(  # type: ignore[overload-overlap]  # async first: awaited R, not a coroutine
+        self, fn: CtxAsync[P, R], /
+    ) -> JobFunction[P, R, CtxAsync[P, R]]: ...
     @overload
     def job(self, fn: CtxSync[P, R], /) -> JobFunction[P, R, CtxSync[P, R]]: ...
     @overload
@@ -256,7 +260,11 @@ class Conveyor:
         queue = self._routes.get(function.name)
         if queue is None:
             queue = next(
-                (q for pattern, q in self.settings.routes.items() if fnmatchcase(function.name, pattern)),
+                (
+                    q
+                    for pattern, q in self.settings.routes.items()
+                    if fnmatchcase(function.name, pattern)
+                ),
                 function.defaults.queue or self.settings.queue,
             )
             self._routes[function.name] = queue

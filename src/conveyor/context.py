@@ -75,7 +75,9 @@ class Context:
         Writes are throttled by the worker: the latest value is stored within a fraction of a
         second, intermediate ones may be skipped.
         """
-        self.last_progress = Progress(float(current), None if total is None else float(total), message)
+        self.last_progress = Progress(
+            float(current), None if total is None else float(total), message
+        )
         if self._on_progress is not None:
             self._on_progress(self)
         return _DONE

@@ -22,7 +22,9 @@ class EventType(StrEnum):
     FAILED = "job.failed"  # into the dead-letter queue (data: error)
     CANCELLED = "job.cancelled"
     EXPIRED = "job.expired"
-    REQUEUED = "job.requeued"  # back to `queued` (data: reason: released | lease expired | requeued)
+    REQUEUED = (
+        "job.requeued"  # back to `queued` (data: reason: released | lease expired | requeued)
+    )
     CANCEL_REQUESTED = "job.cancel_requested"  # an active job was asked to stop
     DELETED = "job.deleted"
     QUEUE_PAUSED = "queue.paused"

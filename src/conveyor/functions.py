@@ -9,7 +9,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeAlias, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeAlias,
+    TypeVar,
+    cast,
+)
 
 from conveyor.context import Context
 from conveyor.errors import InvalidArguments
@@ -127,7 +137,7 @@ class JobFunction(Generic[P, R, F]):
         return "async" if self.is_async else "thread"
 
     def options(self, **options: Any) -> Bound[P, R]:
-        """Enqueue options, type-checked apart from the arguments: `f.options(delay=5).enqueue(x)`."""
+        """Enqueue options apart from the arguments: `f.options(delay=5).enqueue(x)`."""
         return Bound(self, make_options(options))
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[P]:
@@ -146,9 +156,7 @@ class JobFunction(Generic[P, R, F]):
         """Enqueue many jobs in one round trip; each item is a tuple of arguments or a `Call`."""
         return Bound(self, NONE).enqueue_many(calls)
 
-    async def aenqueue_many(
-        self, calls: Iterable[tuple[Any, ...] | Call[P]]
-    ) -> list[JobHandle[R]]:
+    async def aenqueue_many(self, calls: Iterable[tuple[Any, ...] | Call[P]]) -> list[JobHandle[R]]:
         return await Bound(self, NONE).aenqueue_many(calls)
 
 
@@ -167,11 +175,11 @@ class Bound(Generic[P, R]):
     def _requests(
         self, calls: Iterable[tuple[Any, ...] | Call[P]]
     ) -> list[tuple[tuple[Any, ...], dict[str, Any], Options]]:
-        requests = []
+        requests: list[tuple[tuple[Any, ...], dict[str, Any], Options]] = []
         for call in calls:
             if isinstance(call, Call):
-                own, opts = split_options(call.kwargs)
-                requests.append((call.args, own, merge(self.opts, opts)))
+                own, opts = split_options(cast(dict[str, Any], call.kwargs))
+                requests.append((cast(tuple[Any, ...], call.args), own, merge(self.opts, opts)))
             elif isinstance(call, tuple):
                 requests.append((call, {}, self.opts))
             else:
@@ -182,19 +190,17 @@ class Bound(Generic[P, R]):
         return requests
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R]:
-        own, opts = split_options(kwargs)
-        request = (args, own, merge(self.opts, opts))
+        own, opts = split_options(cast(dict[str, Any], kwargs))
+        request = (cast(tuple[Any, ...], args), own, merge(self.opts, opts))
         return self.function.app.submit(self.function, [request])[0]
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle[R]:
-        own, opts = split_options(kwargs)
-        request = (args, own, merge(self.opts, opts))
+        own, opts = split_options(cast(dict[str, Any], kwargs))
+        request = (cast(tuple[Any, ...], args), own, merge(self.opts, opts))
         return (await self.function.app.asubmit(self.function, [request]))[0]
 
     def enqueue_many(self, calls: Iterable[tuple[Any, ...] | Call[P]]) -> list[JobHandle[R]]:
         return self.function.app.submit(self.function, self._requests(calls))
 
-    async def aenqueue_many(
-        self, calls: Iterable[tuple[Any, ...] | Call[P]]
-    ) -> list[JobHandle[R]]:
+    async def aenqueue_many(self, calls: Iterable[tuple[Any, ...] | Call[P]]) -> list[JobHandle[R]]:
         return await self.function.app.asubmit(self.function, self._requests(calls))

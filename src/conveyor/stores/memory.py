@@ -11,7 +11,7 @@ import heapq
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import msgspec
 
@@ -473,7 +473,8 @@ class MemoryStore:
             expired = [
                 job
                 for job in self._jobs.values()
-                if job.state is State.ACTIVE and job.lease_until is not None
+                if job.state is State.ACTIVE
+                and job.lease_until is not None
                 and job.lease_until <= now
             ]
             for job in expired:
@@ -499,7 +500,8 @@ class MemoryStore:
             doomed = [
                 job.id
                 for job in self._jobs.values()
-                if job.state in TERMINAL and job.state is not State.FAILED
+                if job.state in TERMINAL
+                and job.state is not State.FAILED
                 and (job.finished_at or 0.0) + job.ttl <= now
             ]
             failed = sorted(
@@ -522,6 +524,19 @@ class MemoryStore:
     async def unregister(self, worker_id: str) -> None:
         with self._lock:
             self._workers.pop(worker_id, None)
+            now = self._clock()
+            leased = [
+                job
+                for job in self._jobs.values()
+                if job.state is State.ACTIVE and job.worker == worker_id
+            ]
+            for job in leased:
+                job.lease_until = None
+                self._make_ready(job, front=True)
+                self._emit(EventType.REQUEUED, job, now, {"reason": "released"})
+        if leased:
+            self._job_waiters.wake()
+            self._wake_events()
 
     async def workers(self) -> list[WorkerInfo]:
         with self._lock:
@@ -531,7 +546,9 @@ class MemoryStore:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _emit(self, kind: EventType, job: Job, now: float, data: dict[str, object] | None) -> None:
+    def _emit(
+        self, kind: EventType, job: Job, now: float, data: Mapping[str, object] | None
+    ) -> None:
         self._append(
             Event(
                 type=kind,
@@ -540,11 +557,13 @@ class MemoryStore:
                 queue=job.queue,
                 function=job.function,
                 attempt=job.attempt,
-                data=data,
+                data=None if data is None else dict(data),
             )
         )
 
-    def _emit_queue(self, kind: EventType, queue: str | None, data: dict[str, object] | None) -> None:
+    def _emit_queue(
+        self, kind: EventType, queue: str | None, data: dict[str, object] | None
+    ) -> None:
         self._append(Event(type=kind, time=self._clock(), queue=queue, data=data))
 
     def _append(self, event: Event) -> None:
@@ -579,11 +598,7 @@ class MemoryStore:
     def _after(self, after: str | None, limit: int) -> Iterator[Event]:
         first = int(after) if after else 0
         skip = max(0, first - (self._event_seq - len(self._events)))
-        count = 0
-        for index in range(skip, len(self._events)):
-            if count >= limit:
-                return
-            count += 1
+        for index in range(skip, min(len(self._events), skip + limit)):
             yield self._events[index]
 
     async def last_event_id(self) -> str:

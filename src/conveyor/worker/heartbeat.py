@@ -8,6 +8,7 @@ lease, the worker gives the job up before the lease can expire and another worke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -59,10 +60,8 @@ class Heartbeat(threading.Thread):
                     store = await self._connect()
                 if store is not None:
                     await self.beat(store)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
         finally:
             await self.worker.app.stores.aclose()

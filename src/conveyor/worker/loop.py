@@ -261,16 +261,24 @@ class Worker:
         if outcome.state is State.SUCCEEDED:
             log.debug("job %s succeeded in %.1f ms", outcome.id, ms)
         elif outcome.state is State.RETRYING:
-            log.info("job %s failed (%s), retrying in %.1fs", outcome.id,
-                     outcome.error.type if outcome.error else "?", outcome.delay)
+            log.info(
+                "job %s failed (%s), retrying in %.1fs",
+                outcome.id,
+                outcome.error.type if outcome.error else "?",
+                outcome.delay,
+            )
         elif outcome.state is State.FAILED:
-            log.warning("job %s failed for good: %s", outcome.id,
-                        outcome.error.message if outcome.error else "?")
+            log.warning(
+                "job %s failed for good: %s",
+                outcome.id,
+                outcome.error.message if outcome.error else "?",
+            )
 
     def _reported(self, outcome: Outcome, accepted: bool) -> None:
         if not accepted:
-            log.warning("outcome of job %s attempt %d refused (lease lost)", outcome.id,
-                        outcome.attempt)
+            log.warning(
+                "outcome of job %s attempt %d refused (lease lost)", outcome.id, outcome.attempt
+            )
             return
         self.processed += 1
         if outcome.state is State.FAILED:
@@ -313,7 +321,8 @@ class Worker:
             if events:
                 after = events[-1].id
                 wanted = [
-                    e.job_id for e in events
+                    e.job_id
+                    for e in events
                     if e.type is EventType.CANCEL_REQUESTED and e.job_id in self.running
                 ]
                 if wanted:

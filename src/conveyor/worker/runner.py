@@ -65,7 +65,9 @@ class Runner:
         function = self.app.functions.get(claim.function)
         if function is None:
             return bad_record(
-                claim, "UnknownFunction", f"no job named {claim.function!r} in this worker",
+                claim,
+                "UnknownFunction",
+                f"no job named {claim.function!r} in this worker",
                 self.worker_id,
             )
         try:
@@ -76,13 +78,16 @@ class Runner:
             )
         return function, payload
 
-    async def run(self, claim: Claim, ctx: Context, function: JobFunction[Any, Any, Any],
-                  payload: Payload) -> Outcome:
+    async def run(
+        self, claim: Claim, ctx: Context, function: JobFunction[Any, Any, Any], payload: Payload
+    ) -> Outcome:
         timeout = payload.timeout if payload.timeout is not None else function.defaults.timeout
         try:
             value = await self.call(function, ctx, payload, timeout)
             return Outcome(
-                id=claim.id, attempt=claim.attempt, state=State.SUCCEEDED,
+                id=claim.id,
+                attempt=claim.attempt,
+                state=State.SUCCEEDED,
                 result=encode_result(value),
             )
         except asyncio.CancelledError:
@@ -94,8 +99,13 @@ class Runner:
         except (Exception, SystemExit) as exc:
             return self.after_error(claim, function, payload, exc)
 
-    def after_error(self, claim: Claim, function: JobFunction[Any, Any, Any], payload: Payload,
-                    exc: BaseException) -> Outcome:
+    def after_error(
+        self,
+        claim: Claim,
+        function: JobFunction[Any, Any, Any],
+        payload: Payload,
+        exc: BaseException,
+    ) -> Outcome:
         policy = function.defaults.policy or RetryPolicy()
         decision = after_failure(policy, exc, claim.errors, random.random(), payload.retries)
         return Outcome(
@@ -106,8 +116,13 @@ class Runner:
             delay=decision.delay,
         )
 
-    async def call(self, function: JobFunction[Any, Any, Any], ctx: Context, payload: Payload,
-                   timeout: float | None) -> Any:
+    async def call(
+        self,
+        function: JobFunction[Any, Any, Any],
+        ctx: Context,
+        payload: Payload,
+        timeout: float | None,
+    ) -> Any:
         args: list[Any] = [ctx, *payload.args] if function.takes_context else payload.args
         if function.is_async:
             try:
