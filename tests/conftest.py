@@ -74,3 +74,16 @@ def _no_ambient_store(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CONVEYOR_URL", "REDIS_URL", "CONVEYOR_CACHE_URL"):
         monkeypatch.delenv(name, raising=False)
     os.environ.pop("CONVEYOR_PREFIX", None)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-faults", action="store_true", help="run the heaviest fault cases")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-faults"):
+        return
+    skip = pytest.mark.skip(reason="heaviest fault case: run with `make faults`")
+    for item in items:
+        if "faults" in item.keywords:
+            item.add_marker(skip)

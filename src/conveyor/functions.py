@@ -84,7 +84,16 @@ class ArgumentCheck:
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise InvalidArguments(f"{self.name}{self.signature}: {exc}") from None
+            shown = self.signature.replace(return_annotation=inspect.Signature.empty)
+            raise InvalidArguments(f"{self.name}{shown}: {exc}") from None
+
+
+def readable_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """The signature with string annotations resolved where possible, for error messages."""
+    try:
+        return inspect.signature(fn, eval_str=True)
+    except Exception:  # an annotation that names something undefined: show it as written
+        return inspect.signature(fn)
 
 
 def takes_context(fn: Callable[..., Any]) -> bool:
@@ -109,7 +118,7 @@ class JobFunction(Generic[P, R, F]):
         self.defaults = defaults
         self.is_async = inspect.iscoroutinefunction(fn)
         self.takes_context = takes_context(fn)
-        signature = inspect.signature(fn)
+        signature = readable_signature(fn)
         if self.takes_context:
             params = list(signature.parameters.values())[1:]
             signature = signature.replace(parameters=params)

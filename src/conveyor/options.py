@@ -6,6 +6,7 @@ arguments; an unknown one is refused at once.
 
 from __future__ import annotations
 
+import difflib
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,8 +107,10 @@ def make_options(raw: dict[str, Any]) -> Options:
     """Build Options from option names without the leading `_`, checking each value."""
     unknown = sorted(set(raw) - NAMES)
     if unknown:
+        close = difflib.get_close_matches(unknown[0], NAMES, n=1)
+        hint = f"did you mean _{close[0]}? " if close else ""
         known = ", ".join(f"_{name}" for name in sorted(NAMES))
-        raise UnknownOption(f"unknown enqueue option _{unknown[0]}; the options are {known}")
+        raise UnknownOption(f"unknown enqueue option _{unknown[0]}; {hint}the options are {known}")
     if raw.get("delay") is not None and raw.get("at") is not None:
         raise UnknownOption("give _delay or _at, not both")
     values = {name: _CHECKS[name](name, value) for name, value in raw.items() if value is not None}
@@ -130,9 +133,7 @@ def merge(base: Options, override: Options) -> Options:
     if base is NONE:
         return override
     changes = {
-        name: getattr(override, name)
-        for name in NAMES
-        if getattr(override, name) is not None
+        name: getattr(override, name) for name in NAMES if getattr(override, name) is not None
     }
     if "delay" in changes:
         changes.setdefault("at", None)

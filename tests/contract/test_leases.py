@@ -7,9 +7,9 @@ import asyncio
 from conveyor.events import EventType
 from conveyor.job import State
 from conveyor.stores.base import Store
+from support.waiting import await_for
 
 from .builders import events_of, fetch_all, kinds, new_job, released, succeeded
-from support.waiting import await_for
 
 
 async def test_renew_extends_the_lease(store: Store) -> None:

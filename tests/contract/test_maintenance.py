@@ -6,9 +6,9 @@ import time
 
 from conveyor.job import State
 from conveyor.stores.base import Store, WorkerInfo
+from support.waiting import await_for
 
 from .builders import failed, fetch_all, new_job, succeeded
-from support.waiting import await_for
 
 
 async def test_cleanup_removes_finished_records_past_their_ttl(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
 from pathlib import Path
 
@@ -30,14 +30,21 @@ async def test_two_processes_never_share_a_job(shared_url: str) -> None:
     root = Path(__file__).parents[1]
     env_path = f"{root}:{root.parent / 'src'}"
     processes = [
-        subprocess.Popen(
-            [sys.executable, str(FETCHER), shared_url, f"p{i}", "3"],
-            stdout=subprocess.PIPE,
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(FETCHER),
+            shared_url,
+            f"p{i}",
+            "3",
+            stdout=asyncio.subprocess.PIPE,
             env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
         )
         for i in range(2)
     ]
-    outputs = [p.communicate(timeout=300)[0].decode().split() for p in processes]
+    results = await asyncio.wait_for(
+        asyncio.gather(*(p.communicate() for p in processes)), timeout=300
+    )
+    outputs = [out.decode().split() for out, _ in results]
     assert [p.returncode for p in processes] == [0, 0]
     everything = outputs[0] + outputs[1]
     assert len(everything) == len(set(everything)) == len(jobs)

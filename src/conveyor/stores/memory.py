@@ -53,6 +53,16 @@ class _Waiters:
                 loop.call_soon_threadsafe(_resolve, future)
 
 
+async def _sleep_on(future: asyncio.Future[None], timeout: float) -> None:
+    """Wait for a wake-up or `timeout` seconds. (Not `wait_for`: on 3.11 a cancelled
+    `wait_for` on a future another thread resolves can hang the cancelling task.)"""
+    try:
+        if timeout > 0:
+            await asyncio.wait([future], timeout=timeout)
+    finally:
+        future.cancel()
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -139,15 +149,11 @@ class MemoryStore:
             if claims or future is None:
                 return claims
             remaining = deadline - time.monotonic()
-            if next_due is not None:
-                remaining = min(remaining, next_due - self._clock())
             if remaining <= 0:
                 return []
-            try:
-                await asyncio.wait_for(future, remaining)
-            except TimeoutError:
-                if time.monotonic() >= deadline:
-                    return []
+            if next_due is not None:
+                remaining = min(remaining, next_due - self._clock())
+            await _sleep_on(future, remaining)
 
     def _claim(
         self, worker: str, queues: Sequence[str], count: int, lease: float
@@ -590,10 +596,7 @@ class MemoryStore:
             remaining = deadline - time.monotonic()
             if future is None or remaining <= 0:
                 return found
-            try:
-                await asyncio.wait_for(future, remaining)
-            except TimeoutError:
-                return []
+            await _sleep_on(future, remaining)
 
     def _after(self, after: str | None, limit: int) -> Iterator[Event]:
         first = int(after) if after else 0

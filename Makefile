@@ -1,0 +1,48 @@
+# Two commands matter: `make demo` and `make test`. Everything else is what they are made of.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck format redis-server faults bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Conveyor needs Python 3.11+"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## demo: install into .venv and run real jobs on the embedded SQLite store (no Redis needed)
+demo: $(STAMP)
+	$(PY) -m conveyor.demo
+
+## test: lint, type-check, then the whole suite against memory, SQLite and a private redis-server
+test: $(STAMP) redis-server lint typecheck
+	$(PY) -m pytest
+
+## faults: the heaviest fault and soak cases
+faults: $(STAMP) redis-server
+	$(PY) -m pytest -m faults --run-faults
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests
+
+# The tests start their own private redis-server on a free port; this makes sure the binary
+# exists (Debian's package) on a bare machine.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "redis-server missing: installing Debian's package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	}
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis conveyor.db*
