@@ -254,6 +254,10 @@ class Worker:
             self._slot_free.set()
         if outcome is not None and not running.abandoned:
             self._log_outcome(outcome, time.perf_counter() - started)
+            progress = running.ctx.last_progress
+            if claim.id in self._progress_dirty and progress is not None:
+                self._progress_dirty.discard(claim.id)  # its last word, before the outcome
+                await self._write_progress(self.store, claim, progress)
             self.acker.put(outcome)
 
     def _log_outcome(self, outcome: Outcome, seconds: float) -> None:
