@@ -1,0 +1,148 @@
+"""Periodic duties and the worker registry: recover expired leases, release a departing
+worker's jobs, clean up old records, heartbeats. Each is cheap when there is nothing to do."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+from conveyor.events import EventType
+from conveyor.lifecycle import worker_lost
+from conveyor.serializers import encode_error
+from conveyor.stores.base import WorkerInfo
+from conveyor.stores.sqlite import events
+from conveyor.stores.sqlite.database import immediate
+from conveyor.stores.sqlite.queueing import take_seq
+from conveyor.stores.sqlite.records import (
+    DATA_LEASE_EXPIRED,
+    DATA_RELEASED,
+    DATA_WORKER_GONE,
+    DATA_WORKER_LOST,
+    FINISHED_SQL,
+    EventRow,
+)
+
+CLEANUP_CHUNK = 2000  # rows deleted per transaction, so that cleanup never holds the lock long
+
+_HELD_COLUMNS = "rowid, id, queue, function, attempt, crashes, max_crashes, worker"
+# `lease_until` bounds pick the jobs_active index; rowid order is enqueue order, as in memory
+_EXPIRED = f"SELECT {_HELD_COLUMNS} FROM jobs WHERE state = 'active' AND lease_until <= ?"
+_HELD_BY = (
+    f"SELECT {_HELD_COLUMNS} FROM jobs WHERE state = 'active' AND lease_until IS NOT NULL"
+    " AND worker = ?"
+)
+_RELEASE = (
+    "UPDATE jobs SET state = 'queued', seq = ?, crashes = crashes + ?, run_at = NULL,"
+    " worker = NULL, lease_until = NULL WHERE id = ?"
+)
+_LOST = (
+    "UPDATE jobs SET state = 'failed', crashes = crashes + 1, error = ?, finished_at = ?,"
+    " lease_until = NULL WHERE id = ?"
+)
+_RETIRED = (
+    "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs"
+    " WHERE state IN ('succeeded', 'cancelled', 'expired') AND finished_at + ttl <= ? LIMIT ?)"
+)
+_DEAD_COUNT = f"SELECT count(*) FROM jobs WHERE state IN {FINISHED_SQL} AND state = 'failed'"
+_DEAD_OLDEST = (
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+    f" WHERE state IN {FINISHED_SQL} AND state = 'failed' ORDER BY finished_at, id LIMIT ?)"
+)
+
+_worker_decoder = msgspec.msgpack.Decoder(WorkerInfo)
+
+
+def recover(conn: sqlite3.Connection, now: float) -> int:
+    """Count a crash per expired lease: back to the front of its lane, or failed for good."""
+    return _take_back(conn, now, conn.execute(_EXPIRED, (now,)).fetchall(), "")
+
+
+def recover_worker(conn: sqlite3.Connection, now: float, worker: str, reason: str) -> int:
+    """The same for every job a dead worker holds, whatever its lease says."""
+    return _take_back(conn, now, conn.execute(_HELD_BY, (worker,)).fetchall(), reason)
+
+
+def _take_back(
+    conn: sqlite3.Connection, now: float, found: list[tuple[Any, ...]], reason: str
+) -> int:
+    rows = sorted(found)
+    requeued = sum(not _lost(row) for row in rows)
+    seq = take_seq(conn, requeued) if requeued else 0
+    releases: list[tuple[Any, ...]] = []
+    failures: list[tuple[Any, ...]] = []
+    added: list[EventRow] = []
+    requeued_data = DATA_WORKER_GONE if reason else DATA_LEASE_EXPIRED
+    for row in rows:
+        _, job_id, queue, function, attempt, crashes, max_crashes, worker = row
+        if _lost(row):
+            error = worker_lost(attempt, crashes + 1, max_crashes, worker or "", now, reason)
+            failures.append((encode_error(error), now, job_id))
+            kind, data = EventType.FAILED.value, DATA_WORKER_LOST
+        else:
+            seq += 1
+            releases.append((-seq, 1, job_id))
+            kind, data = EventType.REQUEUED.value, requeued_data
+        added.append((kind, now, job_id, queue, function, attempt, data))
+    conn.executemany(_RELEASE, releases)
+    conn.executemany(_LOST, failures)
+    events.append(conn, added)
+    return len(rows)
+
+
+def _lost(row: tuple[Any, ...]) -> bool:
+    """Whether this crash is the one `max_crashes` allows no more of."""
+    crashes, max_crashes = row[5], row[6]
+    return bool(crashes + 1 >= max_crashes)
+
+
+def cleanup(conn: sqlite3.Connection, dlq_max: int, events_max: int) -> int:
+    """Retired records in chunks of short transactions, then the dead-letter overflow."""
+    removed = 0
+    while True:
+        with immediate(conn) as now:
+            count = conn.execute(_RETIRED, (now, CLEANUP_CHUNK)).rowcount
+        removed += count
+        if count < CLEANUP_CHUNK:
+            break
+    with immediate(conn) as now:
+        (dead,) = conn.execute(_DEAD_COUNT).fetchone()
+        if dead > dlq_max:
+            removed += conn.execute(_DEAD_OLDEST, (dead - dlq_max,)).rowcount
+        events.trim(conn, events_max)
+        conn.execute("DELETE FROM workers WHERE expires_at <= ?", (now,))
+    return removed
+
+
+# -- registry -----------------------------------------------------------------------------------
+
+
+def heartbeat(conn: sqlite3.Connection, now: float, info: WorkerInfo, ttl: float) -> None:
+    info.heartbeat_at = now
+    sql = "INSERT OR REPLACE INTO workers (id, info, expires_at) VALUES (?, ?, ?)"
+    conn.execute(sql, (info.id, msgspec.msgpack.encode(info), now + ttl))
+
+
+def unregister(conn: sqlite3.Connection, now: float, worker_id: str) -> None:
+    """Forget the worker; its jobs still active go back to the front, no crash counted."""
+    conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+    rows = sorted(conn.execute(_HELD_BY, (worker_id,)).fetchall())
+    if not rows:
+        return
+    seq = take_seq(conn, len(rows))
+    releases: list[tuple[Any, ...]] = []
+    added: list[EventRow] = []
+    for _, job_id, queue, function, attempt, _, _, _ in rows:
+        seq += 1
+        releases.append((-seq, 0, job_id))
+        added.append(
+            (EventType.REQUEUED.value, now, job_id, queue, function, attempt, DATA_RELEASED)
+        )
+    conn.executemany(_RELEASE, releases)
+    events.append(conn, added)
+
+
+def workers(conn: sqlite3.Connection, now: float) -> list[WorkerInfo]:
+    rows = conn.execute("SELECT info FROM workers WHERE expires_at > ? ORDER BY id", (now,))
+    return [_worker_decoder.decode(info) for (info,) in rows]
