@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import difflib
 import time
-import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from conveyor.cron import CronEntry, Missed
 from conveyor.errors import ConfigurationError, JobNotFound, UnknownFunction
@@ -25,6 +24,7 @@ from conveyor.functions import (
     R,
 )
 from conveyor.handle import JobHandle
+from conveyor.hooks import Hook, Middleware
 from conveyor.ids import new_id
 from conveyor.job import TERMINAL, Job, NewJob, Priority
 from conveyor.lifecycle import RetryPolicy
@@ -32,11 +32,12 @@ from conveyor.options import Options
 from conveyor.portal import Portal
 from conveyor.serializers import Payload, encode_payload
 from conveyor.settings import Settings
-from conveyor.stores import check_url, open_store, resolve_url
+from conveyor.stores import resolve_url
 from conveyor.stores.base import Store
+from conveyor.stores.hub import StoreHub
 
 if TYPE_CHECKING:
-    from conveyor.worker import Worker, WorkerThread
+    from conveyor.worker import Worker, WorkerOptions, WorkerThread
 
 T = TypeVar("T")
 Request = tuple[tuple[Any, ...], dict[str, Any], Options]
@@ -53,60 +54,6 @@ class JobDecorator(Protocol):
     def __call__(self, fn: PlainAsync[P, R], /) -> JobFunction[P, R, PlainAsync[P, R]]: ...
     @overload
     def __call__(self, fn: PlainSync[P, R], /) -> JobFunction[P, R, PlainSync[P, R]]: ...
-
-
-class StoreHub:
-    """One connected store per event loop (memory: one for all), opened on first use."""
-
-    def __init__(self, url: str, settings: Settings) -> None:
-        self.url = url
-        self.scheme = check_url(url)
-        self.settings = settings
-        self.shared = self.scheme == "memory"
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Store]]
-        self._by_loop = weakref.WeakKeyDictionary()
-        self._shared: Store | None = None
-        self._sync: Store | None = None
-
-    def _open(self) -> Store:
-        return open_store(
-            self.url, prefix=self.settings.prefix, events_max=self.settings.events_max
-        )
-
-    async def get(self) -> Store:
-        if self.shared:
-            return self.sync()
-        loop = asyncio.get_running_loop()
-        task = self._by_loop.get(loop)
-        if task is None or (task.done() and task.exception() is not None):
-            task = loop.create_task(self._connect())
-            self._by_loop[loop] = task
-        return await asyncio.shield(task)
-
-    async def _connect(self) -> Store:
-        store = self._open()
-        await store.connect()
-        return store
-
-    def sync(self) -> Store:
-        """A store instance for sync calls (`enqueue_sync`); shared for memory."""
-        if self.shared:
-            if self._shared is None:
-                self._shared = self._open()
-            return self._shared
-        if self._sync is None:
-            self._sync = self._open()
-        return self._sync
-
-    def replace(self, url: str) -> None:
-        """Point at another store (tests); later calls open it."""
-        self.__init__(url, self.settings)  # type: ignore[misc]
-
-    async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        task = self._by_loop.pop(loop, None)
-        if task is not None and task.done() and task.exception() is None:
-            await task.result().close()
 
 
 class Conveyor:
@@ -128,6 +75,9 @@ class Conveyor:
             raise ConfigurationError("eager mode runs jobs in-process: use Conveyor('memory://')")
         self.portal = Portal()
         self._routes: dict[str, str] = {}
+        self.middleware: list[Middleware] = []
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
 
     def __repr__(self) -> str:
         from conveyor.stores import redact
@@ -300,6 +250,23 @@ class Conveyor:
         self.crons[entry.name] = entry
         return entry
 
+    # -- hooks --------------------------------------------------------------------------------
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add hooks around enqueue and run (see `conveyor.hooks.Middleware`)."""
+        self.middleware.append(middleware)
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """`@app.on_startup`: `async def hook(resources)` runs when a worker starts; what it puts
+        in `resources` (an HTTP client, a pool) jobs reach as `ctx.resources`."""
+        self.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """`@app.on_shutdown`: runs when a worker stops, after its last job (close resources)."""
+        self.shutdown_hooks.append(hook)
+        return hook
+
     # -- enqueue ------------------------------------------------------------------------------
 
     def build(self, function: JobFunction[Any, Any, Any], request: Request) -> NewJob:
@@ -327,12 +294,16 @@ class Conveyor:
     ) -> list[JobHandle[Any]]:
         """Enqueue from sync code: one round trip for the batch."""
         jobs = [self.build(function, request) for request in requests]
+        for item in self.middleware:
+            item.before_enqueue(jobs)
         store = self.stores.sync()
         enqueue_sync = getattr(store, "enqueue_sync", None)
         if enqueue_sync is not None:
             ids: list[str] = enqueue_sync(jobs)
         else:
             ids = self.portal.call(self._enqueue(jobs))
+        for item in self.middleware:
+            item.after_enqueue(jobs, ids)
         if self.eager:
             self.portal.call(self._run_eagerly())
         return [JobHandle(self, job_id) for job_id in ids]
@@ -341,7 +312,11 @@ class Conveyor:
         self, function: JobFunction[Any, Any, Any], requests: Sequence[Request]
     ) -> list[JobHandle[Any]]:
         jobs = [self.build(function, request) for request in requests]
+        for item in self.middleware:
+            item.before_enqueue(jobs)
         ids = await self._enqueue(jobs)
+        for item in self.middleware:
+            item.after_enqueue(jobs, ids)
         if self.eager:
             await self._run_eagerly()
         return [JobHandle(self, job_id) for job_id in ids]
@@ -401,11 +376,17 @@ class Conveyor:
 
     # -- workers ------------------------------------------------------------------------------
 
+    def worker_options(self, **options: Any) -> WorkerOptions:
+        """This app's settings with `options` on top (see `conveyor.worker.WorkerOptions`)."""
+        from conveyor.worker import WorkerOptions
+
+        return WorkerOptions.from_settings(self.settings, **options)
+
     def worker(self, **options: Any) -> Worker:
         """A worker for this app (see `conveyor.worker.WorkerOptions` for the options)."""
-        from conveyor.worker import Worker, WorkerOptions
+        from conveyor.worker import Worker
 
-        return Worker(self, WorkerOptions.from_settings(self.settings, **options))
+        return Worker(self, self.worker_options(**options))
 
     async def run_worker(self, **options: Any) -> None:
         """Run a worker in this event loop until it is stopped (or idle, with `burst=True`)."""
@@ -431,6 +412,3 @@ class Conveyor:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine from sync code that has no loop of its own."""
     return asyncio.run(coro)
-
-
-_ = cast, Literal  # typing helpers kept importable for the overloads above

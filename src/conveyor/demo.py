@@ -11,8 +11,9 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from conveyor import Context, Conveyor, JobFailed, State
+from conveyor import Context, Conveyor, JobFailed, JobHandle, State
 
 DB = Path("conveyor-demo.db")
 
@@ -60,12 +61,12 @@ def describe(name: str, handle_result: object) -> None:
 
 def mixed_workload() -> None:
     print("Enqueueing a mixed workload (the worker runs in a thread of this process)...")
-    handles = {
+    handles: dict[str, JobHandle[Any]] = {
         "thumbnail": thumbnail.enqueue(7),
         "monthly_report": monthly_report.enqueue(pages=10),
         "flaky_upload": flaky_upload.enqueue("backup.tar"),
         "import_contacts": import_contacts.enqueue("contacts.csv"),
-        "send_reminder": send_reminder.enqueue("ops@example.com", _delay=1.0),
+        "send_reminder": send_reminder.options(delay=1.0).enqueue("ops@example.com"),
     }
     for name, handle in handles.items():
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conveyor.errors import Retry
-from conveyor.job import State
+from conveyor.job import JobError, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +75,18 @@ def after_failure(
     if isinstance(exc, Retry) and exc.delay is not None:
         return Decision(State.RETRYING, max(0.0, exc.delay))
     return Decision(State.RETRYING, backoff_delay(policy, retry_number, rand))
+
+
+def worker_lost(
+    attempt: int, crashes: int, max_crashes: int, worker: str, now: float, reason: str = ""
+) -> JobError:
+    """The error of a job that lost its worker `max_crashes` times: its lease expired, or
+    (`reason`) its supervisor saw the worker process die. `crashes` counts this one."""
+    why = reason or f"the lease of attempt {attempt} expired"
+    return JobError(
+        type="WorkerLost",
+        message=f"worker lost: {why} ({crashes} of {max_crashes} crashes allowed)",
+        attempt=attempt,
+        worker=worker,
+        at=now,
+    )

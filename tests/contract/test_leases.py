@@ -103,3 +103,27 @@ async def test_unregister_releases_what_the_worker_still_holds(store: Store) -> 
     assert states == [State.QUEUED, State.ACTIVE]
     job = await store.get(mine.id)
     assert job is not None and job.crashes == 0
+
+
+async def test_recover_worker_takes_back_its_jobs_at_once(store: Store) -> None:
+    mine, theirs, poison = new_job(), new_job(), new_job(max_crashes=1)
+    await store.enqueue([mine, theirs])
+    [claim] = await store.fetch("dead", ["default"], 1, lease=30)
+    await store.fetch("alive", ["default"], 1, lease=30)
+    after = await store.last_event_id()
+    assert await store.recover_worker("dead", "worker process was killed by SIGKILL") == 1
+    job = await store.get(mine.id)
+    assert job is not None and job.state is State.QUEUED and job.crashes == 1
+    other = await store.get(theirs.id)
+    assert other is not None and other.state is State.ACTIVE
+    [event] = await events_of(store, after or None)
+    assert event.type is EventType.REQUEUED and event.data == {"reason": "worker lost"}
+    assert await store.finish([succeeded(claim)]) == [False]
+    await store.enqueue([poison])
+    await fetch_all(store, worker="dead")
+    assert await store.recover_worker("dead", "worker process was killed by SIGKILL") == 2
+    job = await store.get(poison.id)
+    assert job is not None and job.state is State.FAILED
+    assert job.error is not None and job.error.type == "WorkerLost"
+    assert "worker process was killed by SIGKILL" in job.error.message
+    assert await store.recover_worker("nobody", "gone") == 0

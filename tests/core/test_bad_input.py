@@ -50,7 +50,7 @@ def test_arguments_that_do_not_fit(
 
 
 def test_unencodable_arguments(app: Conveyor) -> None:
-    with pytest.raises(PayloadError, match="cannot encode the arguments of 'resize'.*object"):
+    with pytest.raises(PayloadError, match=r"cannot encode the arguments of 'resize'.*object"):
         app.enqueue("resize", object())
 
 

@@ -110,7 +110,7 @@ def open_store(url: str, *, prefix: str = "conveyor", events_max: int = 100_000)
     if scheme == "memory":
         from conveyor.stores.memory import MemoryStore
 
-        return MemoryStore(url)
+        return MemoryStore(url, events_max=events_max)
     if scheme == "sqlite":
         from conveyor.stores.sqlite import SqliteStore
 

@@ -68,6 +68,7 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
     processed: int = 0
     failed: int = 0
     processes: int = 1  # a supervisor reports its size here
+    supervisor: str = ""  # the supervisor this worker process belongs to, if any
     version: str = ""
 
 
@@ -223,6 +224,14 @@ class Maintenance(Protocol):
         `queued` (`job.requeued`, reason "lease expired"); at `max_crashes` it becomes `failed`
         with error type "WorkerLost" (`job.failed`).
         """
+        ...
+
+    async def recover_worker(self, worker: str, reason: str) -> int:
+        """Take back every job `active` under `worker` at once, whatever its lease says: its
+        supervisor saw the process die. Each counts a crash exactly as in `recover` (requeued at
+        the front with `job.requeued` reason "worker lost", or `failed` as "WorkerLost" at
+        `max_crashes`, the message including `reason`, e.g. "worker process was killed by
+        SIGKILL"). Returns how many."""
         ...
 
     async def cleanup(self, dlq_max: int) -> int:

@@ -21,13 +21,13 @@ from conveyor.job import (
     TERMINAL,
     Claim,
     Job,
-    JobError,
     NewJob,
     Outcome,
     Priority,
     Progress,
     State,
 )
+from conveyor.lifecycle import worker_lost
 from conveyor.stores.base import JobPage, QueueStats, Renewal, WorkerInfo
 from conveyor.stores.paging import make_cursor, parse_cursor, states_listed
 
@@ -69,7 +69,12 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class MemoryStore:
-    def __init__(self, url: str = "memory://", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        url: str = "memory://",
+        clock: Callable[[], float] = time.time,
+        events_max: int = EVENTS_KEPT,
+    ) -> None:
         self.url = url
         self._clock = clock
         self._lock = threading.RLock()
@@ -79,7 +84,8 @@ class MemoryStore:
         self._keys: dict[str, str] = {}
         self._paused: set[str] = set()
         self._queues: set[str] = set()
-        self._events: deque[Event] = deque(maxlen=EVENTS_KEPT)
+        self._events: deque[Event] = deque(maxlen=events_max)
+        self._ready_at: dict[str, float] = {}  # when each queued job became ready
         self._event_seq = 0
         self._workers: dict[str, tuple[WorkerInfo, float]] = {}
         self._job_waiters = _Waiters()
@@ -134,7 +140,7 @@ class MemoryStore:
         if new.delay > 0:
             self._schedule(job, State.SCHEDULED, now + new.delay)
         else:
-            self._make_ready(job, front=False)
+            self._make_ready(job, front=False, since=now)
         self._emit(EventType.ENQUEUED, job, now, {"state": job.state.value})
         return job.id
 
@@ -254,7 +260,10 @@ class MemoryStore:
 
     # -- transitions --------------------------------------------------------------------------
 
-    def _make_ready(self, job: Job, *, front: bool) -> None:
+    def _make_ready(self, job: Job, *, front: bool, since: float | None = None) -> None:
+        """Into its lane; `since` is when it became ready (kept as it was on a release)."""
+        if since is not None or job.id not in self._ready_at:
+            self._ready_at[job.id] = self._clock() if since is None else since
         job.state = State.QUEUED
         job.run_at = None
         job.worker = None
@@ -287,7 +296,7 @@ class MemoryStore:
             job = self._jobs.get(job_id)
             waiting = job is not None and job.state in (State.SCHEDULED, State.RETRYING)
             if job is not None and waiting and job.run_at == run_at:
-                self._make_ready(job, front=False)
+                self._make_ready(job, front=False, since=run_at)
                 promoted += 1
         return promoted
 
@@ -372,8 +381,7 @@ class MemoryStore:
         return min(times, default=None)
 
     def _ready_since(self, job_id: str) -> float:
-        job = self._jobs[job_id]
-        return job.created_at if job.run_at is None else job.run_at
+        return self._ready_at.get(job_id, 0.0)
 
     # -- admin --------------------------------------------------------------------------------
 
@@ -408,7 +416,7 @@ class MemoryStore:
                 job.errors = job.crashes = 0
                 job.finished_at = None
                 job.cancel_requested = False
-                self._make_ready(job, front=False)
+                self._make_ready(job, front=False, since=now)
                 self._emit(EventType.REQUEUED, job, now, {"reason": "requeued"})
                 done.append(job_id)
         self._job_waiters.wake()
@@ -433,6 +441,7 @@ class MemoryStore:
         if job.key is not None and self._keys.get(job.key) == job.id:
             del self._keys[job.key]
         del self._jobs[job_id]
+        self._ready_at.pop(job_id, None)
         return job
 
     async def purge(self, queue: str | None, states: frozenset[State]) -> int:
@@ -490,15 +499,33 @@ class MemoryStore:
             self._wake_events()
         return len(expired)
 
-    def _recover(self, job: Job, now: float) -> None:
+    async def recover_worker(self, worker: str, reason: str) -> int:
+        with self._lock:
+            now = self._clock()
+            lost = [
+                job
+                for job in self._jobs.values()
+                if job.state is State.ACTIVE and job.worker == worker
+            ]
+            for job in lost:
+                self._recover(job, now, reason)
+        if lost:
+            self._job_waiters.wake()
+            self._wake_events()
+        return len(lost)
+
+    def _recover(self, job: Job, now: float, reason: str = "") -> None:
         job.crashes += 1
         job.lease_until = None
         if job.crashes >= job.max_crashes:
-            job.error = worker_lost(job, now)
+            job.error = worker_lost(
+                job.attempt, job.crashes, job.max_crashes, job.worker or "", now, reason
+            )
             self._end(job, State.FAILED, now)
         else:
             self._make_ready(job, front=True)
-            self._emit(EventType.REQUEUED, job, now, {"reason": "lease expired"})
+            why = "worker lost" if reason else "lease expired"
+            self._emit(EventType.REQUEUED, job, now, {"reason": why})
 
     async def cleanup(self, dlq_max: int) -> int:
         with self._lock:
@@ -617,18 +644,4 @@ _END_EVENTS = {
 }
 
 
-def worker_lost(job: Job, now: float) -> JobError:
-    """The error a job gets when its worker stopped renewing its lease `max_crashes` times."""
-    return JobError(
-        type="WorkerLost",
-        message=(
-            f"worker lost: the lease of attempt {job.attempt} expired"
-            f" ({job.crashes} of {job.max_crashes} crashes allowed)"
-        ),
-        attempt=job.attempt,
-        worker=job.worker or "",
-        at=now,
-    )
-
-
-__all__ = ["MemoryStore", "worker_lost"]
+__all__ = ["MemoryStore"]

@@ -6,63 +6,32 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import secrets
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conveyor.context import Context
-from conveyor.events import EventType
-from conveyor.job import Claim, Outcome, Progress, State
-from conveyor.settings import Settings
+from conveyor.errors import StoreUnavailable
+from conveyor.hooks import call_all
+from conveyor.job import Claim, Outcome, State
 from conveyor.stores.base import Store, WorkerInfo
 from conveyor.worker.acks import Acker
 from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.maintenance import Maintenance
+from conveyor.worker.options import WorkerOptions
 from conveyor.worker.runner import Runner
+from conveyor.worker.watchers import watch_cancellations, write_progress, write_progress_loop
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
 
 log = logging.getLogger("conveyor.worker")
-
-PROGRESS_INTERVAL = 0.2  # seconds between progress writes of one job
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    queues: tuple[str, ...] = ("default",)
-    concurrency: int = 10
-    lease: float = 30.0
-    grace: float = 10.0
-    burst: bool = False  # stop once nothing is ready and nothing runs
-    wait: float = 2.0  # longest single blocking fetch; an enqueue wakes it at once
-    reap_interval: float = 2.0
-    cleanup_interval: float = 60.0
-    dlq_max: int = 100_000
-    max_jobs: int | None = None  # stop after this many jobs (a supervisor starts a new one)
-    id: str = field(default="")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerOptions:
-        queues = overrides.pop("queues", None) or (settings.queue,)
-        if isinstance(queues, str):
-            queues = tuple(q.strip() for q in queues.split(",") if q.strip())
-        base = cls(
-            queues=tuple(queues),
-            concurrency=settings.concurrency,
-            lease=settings.lease,
-            grace=settings.grace,
-            dlq_max=settings.dlq_max,
-        )
-        unknown = set(overrides) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f"unknown worker option(s): {', '.join(sorted(unknown))}")
-        return replace(base, **overrides)
 
 
 @dataclass
@@ -92,7 +61,10 @@ class Worker:
         self._stopping = False
         self._slot_free: asyncio.Event | None = None
         self._stop_event: asyncio.Event | None = None
-        self._progress_dirty: set[str] = set()
+        self.progress_dirty: set[str] = set()
+        self.started = 0  # jobs started, for `max_jobs`
+        self.recycled = False  # stopped by `max_jobs` / `max_memory`: a supervisor starts anew
+        self.resources: dict[str, Any] = {}  # filled by startup hooks, seen as `ctx.resources`
         self._threads = ThreadPoolExecutor(options.concurrency, thread_name_prefix="conveyor-job")
         self.runner = Runner(app, self.id, self._threads)
 
@@ -103,13 +75,34 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self._slot_free = asyncio.Event()
         self._stop_event = asyncio.Event()
-        store = await self.app.store()
+        store = await self._connect()
         self.store = store
         self.acker = Acker(store, self.held, self._reported)
-        async with self._services(store):
-            await self._fetch_loop(store)
-            await self._shutdown()
+        for hook in self.app.startup_hooks:
+            await hook(self.resources)
+        try:
+            async with self._services(store):
+                await self._fetch_loop(store)
+                await self._shutdown()
+        finally:
+            for hook in self.app.shutdown_hooks:
+                await hook(self.resources)
         log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
+
+    async def _connect(self) -> Store:
+        """The store, waiting for it (capped backoff) up to `startup_retry` seconds: a worker
+        started before its Redis comes up serves as soon as it does."""
+        deadline = time.monotonic() + self.options.startup_retry
+        backoff = 0.1
+        while True:
+            try:
+                return await self.app.store()
+            except StoreUnavailable as exc:
+                if time.monotonic() + backoff > deadline:
+                    raise
+                log.warning("%s; retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(2.0, backoff * 2)
 
     def stop(self) -> None:
         """Stop fetching; running jobs get `grace` seconds, then are released. Thread-safe."""
@@ -134,8 +127,8 @@ class Worker:
         await maintenance.run_due()
         tasks = [
             asyncio.create_task(self.acker.run(), name="conveyor-acker"),
-            asyncio.create_task(self._progress_loop(store), name="conveyor-progress"),
-            asyncio.create_task(self._cancel_listener(store), name="conveyor-cancels"),
+            asyncio.create_task(write_progress_loop(self, store), name="conveyor-progress"),
+            asyncio.create_task(watch_cancellations(self, store), name="conveyor-cancels"),
         ]
         if not self.options.burst:
             tasks.append(asyncio.create_task(maintenance.run(), name="conveyor-maintenance"))
@@ -159,7 +152,11 @@ class Worker:
         assert self._slot_free is not None
         backoff = 0.05
         while not self._stopping:
-            free = self.options.concurrency - len(self.running)
+            free = self._free_slots()
+            if free is None:
+                log.info("worker %s recycles after %d jobs", self.id, self.started)
+                self.recycled = True
+                return
             if free <= 0:
                 await self._slot_free.wait()
                 self._slot_free.clear()
@@ -176,6 +173,14 @@ class Worker:
                 self._start(claim)
             if self.options.burst and not claims and await self._drained():
                 return
+
+    def _free_slots(self) -> int | None:
+        """How many jobs to fetch now; None once `max_jobs` have been started."""
+        free = self.options.concurrency - len(self.running)
+        if self.options.max_jobs is None:
+            return free
+        left = self.options.max_jobs - self.started
+        return None if left <= 0 else min(free, left)
 
     async def _fetch(self, store: Store, count: int) -> list[Claim]:
         if self._stopping:
@@ -219,6 +224,7 @@ class Worker:
             await asyncio.wait_for(self._stop_event.wait(), seconds)
 
     def _start(self, claim: Claim) -> None:
+        self.started += 1
         self.held[claim.id] = claim.attempt
         self.claimed_at[claim.id] = time.monotonic()
         prepared = self.runner.prepare(claim)
@@ -234,6 +240,7 @@ class Worker:
             attempt=claim.attempt,
             worker_id=self.id,
             meta=payload.meta,
+            resources=self.resources,
             on_progress=self._on_progress,
         )
         running = Running(claim, ctx)
@@ -243,7 +250,10 @@ class Worker:
     async def _run(self, running: Running, function: Any, payload: Any) -> None:
         claim = running.claim
         started = time.perf_counter()
+        middleware = self.app.middleware
         try:
+            if middleware:
+                await call_all("before_run", middleware, running.ctx)
             outcome = await self.runner.run(claim, running.ctx, function, payload)
         except asyncio.CancelledError:
             outcome = None  # released at shutdown: the shutdown reports it
@@ -255,10 +265,29 @@ class Worker:
         if outcome is not None and not running.abandoned:
             self._log_outcome(outcome, time.perf_counter() - started)
             progress = running.ctx.last_progress
-            if claim.id in self._progress_dirty and progress is not None:
-                self._progress_dirty.discard(claim.id)  # its last word, before the outcome
-                await self._write_progress(self.store, claim, progress)
+            if claim.id in self.progress_dirty and progress is not None:
+                self.progress_dirty.discard(claim.id)  # its last word, before the outcome
+                await write_progress(self.store, claim, progress)
             self.acker.put(outcome)
+            if middleware:
+                await self._after_run(running.ctx, outcome)
+        self._check_memory()
+
+    async def _after_run(self, ctx: Context, outcome: Outcome) -> None:
+        middleware = self.app.middleware
+        if outcome.state in (State.RETRYING, State.FAILED):
+            await call_all("on_failure", middleware, ctx, outcome)
+        await call_all("after_run", middleware, ctx, outcome)
+
+    def _check_memory(self) -> None:
+        limit = self.options.max_memory
+        if limit is None or self._stopping:
+            return
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        if peak_mb > limit:
+            log.info("worker %s recycles: peak memory %.0f MB > %d MB", self.id, peak_mb, limit)
+            self.recycled = True
+            self.stop()
 
     def _log_outcome(self, outcome: Outcome, seconds: float) -> None:
         ms = seconds * 1000
@@ -312,49 +341,8 @@ class Worker:
             if running.task is not None:
                 running.task.cancel()
 
-    async def _cancel_listener(self, store: Store) -> None:
-        after = await store.last_event_id()
-        while True:
-            try:
-                events = await store.read_events(after or None, limit=1000, wait=5.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                await asyncio.sleep(1.0)
-                continue
-            if events:
-                after = events[-1].id
-                wanted = [
-                    e.job_id
-                    for e in events
-                    if e.type is EventType.CANCEL_REQUESTED and e.job_id in self.running
-                ]
-                if wanted:
-                    self.cancel_jobs([job_id for job_id in wanted if job_id])
-
     def _on_progress(self, ctx: Context) -> None:
-        self._progress_dirty.add(ctx.job_id)  # set.add is atomic: safe from job threads
-
-    async def _progress_loop(self, store: Store) -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_INTERVAL)
-            if not self._progress_dirty:
-                continue
-            dirty, self._progress_dirty = self._progress_dirty, set()
-            for job_id in dirty:
-                running = self.running.get(job_id)
-                progress = running.ctx.last_progress if running else None
-                if running is None or progress is None:
-                    continue
-                await self._write_progress(store, running.claim, progress)
-
-    async def _write_progress(self, store: Store, claim: Claim, progress: Progress) -> None:
-        try:
-            await store.progress(claim.id, claim.attempt, progress)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.debug("progress of %s not written: %s", claim.id, exc)
+        self.progress_dirty.add(ctx.job_id)  # set.add is atomic: safe from job threads
 
     # -- shutdown -----------------------------------------------------------------------------
 
@@ -383,6 +371,7 @@ class Worker:
             running=list(self.running),
             processed=self.processed,
             failed=self.failed,
+            supervisor=self.options.supervisor,
         )
 
 

@@ -1,0 +1,68 @@
+"""StoreHub: one connected store per event loop (memory: one for all), opened on first use.
+
+Async clients (redis-py, the SQLite thread) belong to the loop that created them; an app used
+from several loops (the portal's, a worker thread's, the heartbeat's) gets one store for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from conveyor.settings import Settings
+from conveyor.stores import check_url, open_store
+from conveyor.stores.base import Store
+
+
+class StoreHub:
+    """One connected store per event loop (memory: one for all), opened on first use."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.scheme = check_url(url)
+        self.settings = settings
+        self.shared = self.scheme == "memory"
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Store]]
+        self._by_loop = weakref.WeakKeyDictionary()
+        self._shared: Store | None = None
+        self._sync: Store | None = None
+
+    def _open(self) -> Store:
+        return open_store(
+            self.url, prefix=self.settings.prefix, events_max=self.settings.events_max
+        )
+
+    async def get(self) -> Store:
+        if self.shared:
+            return self.sync()
+        loop = asyncio.get_running_loop()
+        task = self._by_loop.get(loop)
+        if task is None or (task.done() and task.exception() is not None):
+            task = loop.create_task(self._connect())
+            self._by_loop[loop] = task
+        return await asyncio.shield(task)
+
+    async def _connect(self) -> Store:
+        store = self._open()
+        await store.connect()
+        return store
+
+    def sync(self) -> Store:
+        """A store instance for sync calls (`enqueue_sync`); shared for memory."""
+        if self.shared:
+            if self._shared is None:
+                self._shared = self._open()
+            return self._shared
+        if self._sync is None:
+            self._sync = self._open()
+        return self._sync
+
+    def replace(self, url: str) -> None:
+        """Point at another store (tests); later calls open it."""
+        self.__init__(url, self.settings)  # type: ignore[misc]
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        task = self._by_loop.pop(loop, None)
+        if task is not None and task.done() and task.exception() is None:
+            await task.result().close()
