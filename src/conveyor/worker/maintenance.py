@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("conveyor.worker")
 
+MAX_TICKS = 100  # a scheduler that fell far behind enqueues the latest ticks, not a flood
+
 
 class Maintenance:
     def __init__(self, worker: Worker, store: Store) -> None:
@@ -51,7 +53,8 @@ class Maintenance:
                 log.warning("maintenance %s failed: %s", name, exc)
 
     async def cron(self) -> None:
-        """Enqueue the latest due tick of each cron entry, once per tick everywhere (by id)."""
+        """Enqueue every tick of every cron entry due since the last look, once everywhere: the
+        job id is made from the entry and the tick, and enqueue is idempotent by id."""
         app = self.worker.app
         if not app.crons:
             return
@@ -59,15 +62,13 @@ class Maintenance:
         jobs = []
         for entry in app.crons.values():
             seen = self.cron_seen.get(entry.name)
-            if seen is None:
+            if seen is None:  # first look: skip what was missed, or run its latest tick once
                 seen = now if entry.missed == "skip" else entry.previous_run(now) - 0.001
-            ticks = entry.ticks(seen, now)
+            ticks = entry.ticks(seen, now)[-MAX_TICKS:]
             self.cron_seen[entry.name] = now
-            if not ticks:
-                continue
-            tick = ticks[-1]  # a scheduler that fell behind runs the latest tick, not a burst
             function = app.function(entry.function)
-            opts = Options(id=entry.job_id(tick), meta={"cron": entry.name, "tick": tick})
-            jobs.append(app.build(function, (entry.args, dict(entry.kwargs), opts)))
+            for tick in ticks:
+                opts = Options(id=entry.job_id(tick), meta={"cron": entry.name, "tick": tick})
+                jobs.append(app.build(function, (entry.args, dict(entry.kwargs), opts)))
         if jobs:
             await self.store.enqueue(jobs)
