@@ -36,13 +36,15 @@ class Workers:
         )
         return env
 
-    def start(self, *args: str, processes: int = 1) -> subprocess.Popen[bytes]:
+    def start(
+        self, *args: str, processes: int = 1, app: str = "worker.apps:app"
+    ) -> subprocess.Popen[bytes]:
         command = [
             sys.executable,
             "-m",
             "conveyor",
             "worker",
-            "worker.apps:app",
+            app,
             "--processes",
             str(processes),
             "--log-level",
