@@ -113,6 +113,7 @@ class Conveyor:
         retry_on: tuple[type[BaseException], ...] = (Exception,),
         no_retry_on: tuple[type[BaseException], ...] = (),
         timeout: float | None = None,
+        soft_timeout: float | None = None,
         ttl: float | None = None,
         max_crashes: int | None = None,
         expires: float | None = None,
@@ -125,7 +126,9 @@ class Conveyor:
         Options: `name` (default: the function's name), `queue`, `priority`, `retries`,
         `backoff` / `factor` / `max_backoff` / `jitter` (seconds; the n-th retry waits
         `min(max_backoff, backoff * factor ** (n-1))` +- jitter), `retry_on` / `no_retry_on`,
-        `timeout` (seconds), `ttl` (seconds the finished record is kept), `max_crashes`,
+        `timeout` (seconds, the hard limit), `soft_timeout` (seconds: `SoftTimeLimit` is raised
+        inside async and process jobs, sync ones see `ctx.soft_limit_reached`), `ttl` (seconds
+        the finished record is kept), `max_crashes`,
         `expires` (seconds: not started by then, it expires), `executor` ("async", "thread",
         "process"; default: async functions run as tasks, sync ones in threads).
         """
@@ -148,6 +151,7 @@ class Conveyor:
         retry_on: tuple[type[BaseException], ...] = (Exception,),
         no_retry_on: tuple[type[BaseException], ...] = (),
         timeout: float | None = None,
+        soft_timeout: float | None = None,
         ttl: float | None = None,
         max_crashes: int | None = None,
         expires: float | None = None,
@@ -180,6 +184,7 @@ class Conveyor:
             priority=priority,
             policy=policy,
             timeout=timeout,
+            soft_timeout=soft_timeout,
             ttl=ttl,
             max_crashes=max_crashes,
             expires=expires,

@@ -55,6 +55,7 @@ class Context:
         self.last_progress: Progress | None = None
         self._on_progress = on_progress
         self._cancelled = threading.Event()
+        self._soft_limit = threading.Event()
 
     @property
     def cancelled(self) -> bool:
@@ -64,6 +65,16 @@ class Context:
     def cancel(self) -> None:
         """Mark the job cancelled (the worker does this); sync jobs poll `cancelled`."""
         self._cancelled.set()
+
+    @property
+    def soft_limit_reached(self) -> bool:
+        """True once the job passed its soft time limit (or its hard one): wrap up and return.
+        Sync jobs in threads poll this; async and process jobs also get `SoftTimeLimit` raised."""
+        return self._soft_limit.is_set()
+
+    def reach_soft_limit(self) -> None:
+        """Mark the soft time limit passed (the worker does this)."""
+        self._soft_limit.set()
 
     def wait_cancelled(self, timeout: float | None = None) -> bool:
         """Block a sync job until it is cancelled or `timeout` passes; True if cancelled."""

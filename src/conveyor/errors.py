@@ -14,7 +14,8 @@
     ├── JobFailed                   the job ended in the dead-letter queue
     ├── JobCancelled                the job was cancelled
     ├── JobExpired                  the job was not started before its deadline
-    └── Retry                       raised by a job to ask for another attempt
+    ├── Retry                       raised by a job to ask for another attempt
+    └── SoftTimeLimit               raised inside a job at its `soft_timeout`: clean up and return
 
 `handle.result(timeout=...)` raises the builtin `TimeoutError` when the wait runs out.
 """
@@ -103,3 +104,8 @@ class Retry(ConveyorError):
     def __init__(self, delay: float | None = None, reason: str = "") -> None:
         super().__init__(reason or "retry requested")
         self.delay = delay
+
+
+class SoftTimeLimit(ConveyorError):
+    """Raised inside an async or process job at its `soft_timeout`, so it can clean up before
+    the hard `timeout` stops it. Sync jobs in threads poll `ctx.soft_limit_reached` instead."""

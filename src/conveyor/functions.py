@@ -50,6 +50,7 @@ class Defaults:
     priority: str = "normal"
     policy: RetryPolicy | None = None
     timeout: float | None = None
+    soft_timeout: float | None = None
     ttl: float | None = None
     max_crashes: int | None = None
     expires: float | None = None

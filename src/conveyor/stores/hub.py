@@ -7,6 +7,7 @@ from several loops (the portal's, a worker thread's, the heartbeat's) gets one s
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 
 from conveyor.settings import Settings
@@ -25,6 +26,7 @@ class StoreHub:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Store]]
         self._by_loop = weakref.WeakKeyDictionary()
         self._shared: Store | None = None
+        self._lock = threading.Lock()
         self._sync: Store | None = None
 
     def _open(self) -> Store:
@@ -49,13 +51,15 @@ class StoreHub:
 
     def sync(self) -> Store:
         """A store instance for sync calls (`enqueue_sync`); shared for memory."""
-        if self.shared:
-            if self._shared is None:
-                self._shared = self._open()
-            return self._shared
-        if self._sync is None:
-            self._sync = self._open()
-        return self._sync
+        store = self._shared if self.shared else self._sync
+        if store is not None:
+            return store
+        with self._lock:  # threads racing here must share one instance
+            if self.shared:
+                self._shared = self._shared or self._open()
+                return self._shared
+            self._sync = self._sync or self._open()
+            return self._sync
 
     def replace(self, url: str) -> None:
         """Point at another store (tests); later calls open it."""

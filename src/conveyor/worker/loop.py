@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from conveyor.hooks import call_all
 from conveyor.job import Claim, Outcome, State
 from conveyor.stores.base import Store, WorkerInfo
 from conveyor.worker.acks import Acker
+from conveyor.worker.executors import Executors
 from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.maintenance import Maintenance
 from conveyor.worker.options import WorkerOptions
@@ -65,8 +65,7 @@ class Worker:
         self.started = 0  # jobs started, for `max_jobs`
         self.recycled = False  # stopped by `max_jobs` / `max_memory`: a supervisor starts anew
         self.resources: dict[str, Any] = {}  # filled by startup hooks, seen as `ctx.resources`
-        self._threads = ThreadPoolExecutor(options.concurrency, thread_name_prefix="conveyor-job")
-        self.runner = Runner(app, self.id, self._threads)
+        self.runner = Runner(app, self.id, Executors(options.concurrency))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -144,7 +143,7 @@ class Worker:
             await asyncio.get_running_loop().run_in_executor(None, heartbeat.join, 5.0)
             with contextlib.suppress(Exception):
                 await store.unregister(self.id)
-            self._threads.shutdown(wait=False, cancel_futures=True)
+            self.runner.close()  # threads, and the child processes of process jobs
 
     # -- the loop -----------------------------------------------------------------------------
 
