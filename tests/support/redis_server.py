@@ -25,7 +25,9 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, directory: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, directory: Path | None = None, persistent: bool = False
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: run `make test` (it installs it)")
@@ -33,6 +35,10 @@ class RedisServer:
         self.port = port or free_port()
         self.dir = directory or Path(tempfile.mkdtemp(prefix="conveyor-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+        # persistent: every write in the append-only file, so a clean restart keeps the data
+        self.persistence = ["--appendonly", "yes" if persistent else "no"]
+        if persistent:
+            self.persistence += ["--appendfsync", "always"]
 
     @property
     def url(self) -> str:
@@ -48,8 +54,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *self.persistence,
                 "--dir",
                 str(self.dir),
                 "--logfile",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from support.redis_server import RedisServer
 from worker.harness import Workers
 
 
@@ -19,3 +20,12 @@ def workers(shared_url: str, tmp_path: Path) -> Iterator[Workers]:
     group = Workers(shared_url, tmp_path / "runs.log")
     yield group
     group.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A private, persistent redis-server this test may stop and restart."""
+    server = RedisServer(persistent=True)
+    server.start()
+    yield server
+    server.close()
