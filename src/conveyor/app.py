@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
@@ -408,12 +407,15 @@ class Conveyor:
     # -- closing ------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
+        """Close this event loop's store connections (call it before the loop ends)."""
         await self.stores.aclose()
 
     def close(self) -> None:
+        """Close what sync calls opened: their store connections and the portal's thread."""
+        if self.portal.started:
+            self.portal.call(self._close_portal_stores())
         self.portal.close()
 
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from sync code that has no loop of its own."""
-    return asyncio.run(coro)
+    async def _close_portal_stores(self) -> None:
+        await self.stores.aclose()
+        await self.stores.aclose_sync()

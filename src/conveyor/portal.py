@@ -43,6 +43,10 @@ class Portal:
             return self._loop
 
     @property
+    def started(self) -> bool:
+        return self._loop is not None
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._start()
 

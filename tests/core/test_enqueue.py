@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,7 +11,7 @@ from conveyor import Conveyor, JobHandle, Priority, State
 
 
 @pytest.fixture
-def app(store_url: str) -> Iterator[Conveyor]:
+async def app(store_url: str) -> AsyncIterator[Conveyor]:
     app = Conveyor(store_url, routes={"media.*": "video"})
 
     @app.job(queue="mail", priority="high")
@@ -22,6 +22,7 @@ def app(store_url: str) -> Iterator[Conveyor]:
         return {"video_id": video_id}
 
     yield app
+    await app.aclose()  # what async tests opened in their loop
     app.close()
 
 

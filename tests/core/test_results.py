@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -12,7 +12,7 @@ from support.waiting import wait_for
 
 
 @pytest.fixture
-def app(store_url: str) -> Iterator[Conveyor]:
+async def app(store_url: str) -> AsyncIterator[Conveyor]:
     app = Conveyor(store_url)
     attempts: list[int] = []
 
@@ -42,6 +42,7 @@ def app(store_url: str) -> Iterator[Conveyor]:
         return "stopped"
 
     yield app
+    await app.aclose()  # what async tests opened in their loop
     app.close()
 
 

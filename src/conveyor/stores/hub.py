@@ -65,7 +65,14 @@ class StoreHub:
         """Point at another store (tests); later calls open it."""
         self.__init__(url, self.settings)  # type: ignore[misc]
 
+    async def aclose_sync(self) -> None:
+        """Close the instance `sync()` opened (the one behind enqueue from sync code)."""
+        store, self._sync = self._sync, None
+        if store is not None:
+            await store.close()
+
     async def aclose(self) -> None:
+        """Close the store this event loop opened."""
         loop = asyncio.get_running_loop()
         task = self._by_loop.pop(loop, None)
         if task is not None and task.done() and task.exception() is None:
