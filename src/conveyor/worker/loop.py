@@ -9,7 +9,6 @@ import os
 import resource
 import secrets
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -244,6 +243,11 @@ class Worker:
         )
         running = Running(claim, ctx)
         self.running[claim.id] = running
+        if log.isEnabledFor(logging.INFO):
+            fields = {"job_id": claim.id, "function": claim.function}
+            log.info(
+                "%s %s started (attempt %d)", claim.function, claim.id, claim.attempt, extra=fields
+            )
         running.task = asyncio.create_task(self._run(running, function, payload))
 
     async def _run(self, running: Running, function: Any, payload: Any) -> None:
@@ -262,7 +266,7 @@ class Worker:
             assert self._slot_free is not None
             self._slot_free.set()
         if outcome is not None and not running.abandoned:
-            self._log_outcome(outcome, time.perf_counter() - started)
+            self._log_outcome(claim, outcome, time.perf_counter() - started)
             progress = running.ctx.last_progress
             if claim.id in self.progress_dirty and progress is not None:
                 self.progress_dirty.discard(claim.id)  # its last word, before the outcome
@@ -288,23 +292,35 @@ class Worker:
             self.recycled = True
             self.stop()
 
-    def _log_outcome(self, outcome: Outcome, seconds: float) -> None:
-        ms = seconds * 1000
-        if outcome.state is State.SUCCEEDED:
-            log.debug("job %s succeeded in %.1f ms", outcome.id, ms)
-        elif outcome.state is State.RETRYING:
-            log.info(
-                "job %s failed (%s), retrying in %.1fs",
-                outcome.id,
-                outcome.error.type if outcome.error else "?",
-                outcome.delay,
-            )
-        elif outcome.state is State.FAILED:
+    def _log_outcome(self, claim: Claim, outcome: Outcome, seconds: float) -> None:
+        """One line per ended attempt, with the job id and function as structured fields."""
+        fields = {"job_id": claim.id, "function": claim.function}
+        name, ms, state = claim.function, seconds * 1000, outcome.state
+        error = outcome.error
+        if state is State.SUCCEEDED:
+            log.info("%s %s succeeded in %.1f ms", name, claim.id, ms, extra=fields)
+        elif state is State.RETRYING and error is not None:
             log.warning(
-                "job %s failed for good: %s",
-                outcome.id,
-                outcome.error.message if outcome.error else "?",
+                "%s %s failed (%s: %s), retrying in %.1f s",
+                name,
+                claim.id,
+                error.type,
+                error.message,
+                outcome.delay,
+                extra=fields,
             )
+        elif state is State.FAILED and error is not None:
+            log.error(
+                "%s %s failed for good (%s: %s) after %d attempt(s)",
+                name,
+                claim.id,
+                error.type,
+                error.message,
+                claim.attempt,
+                extra=fields,
+            )
+        else:
+            log.info("%s %s %s after %.1f ms", name, claim.id, state.value, ms, extra=fields)
 
     def _reported(self, outcome: Outcome, accepted: bool) -> None:
         if not accepted:
@@ -372,28 +388,3 @@ class Worker:
             failed=self.failed,
             supervisor=self.options.supervisor,
         )
-
-
-class WorkerThread(threading.Thread):
-    """A worker in a background thread of the application's own process."""
-
-    def __init__(self, worker: Worker) -> None:
-        super().__init__(name=f"conveyor-worker-{worker.id}", daemon=True)
-        self.worker = worker
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # kept for whoever joins the thread
-            self.error = exc
-
-    async def _main(self) -> None:
-        try:
-            await self.worker.run()
-        finally:
-            await self.worker.app.stores.aclose()
-
-    def stop(self, timeout: float | None = None) -> None:
-        self.worker.stop()
-        self.join(timeout)
