@@ -142,3 +142,23 @@ def _started(workers: Workers, ids: list[str]) -> object:
         return all(job_id in starts for job_id in ids)
 
     return check()
+
+
+async def test_supervisor_grows_and_shrinks_on_signals(workers: Workers) -> None:
+    store = await connected(workers.url)
+    supervisor = workers.start(processes=2)
+
+    async def children(count: int) -> bool:
+        found = await store.workers()
+        mine = [w for w in found if w.pid == supervisor.pid and w.processes == count]
+        kids = [w for w in found if mine and w.supervisor == mine[0].id]
+        return len(kids) == count
+
+    await await_for(lambda: children(2), timeout=30)
+    supervisor.send_signal(signal.SIGTTOU)
+    await await_for(lambda: children(1), timeout=30)
+    supervisor.send_signal(signal.SIGTTIN)
+    await await_for(lambda: children(2), timeout=30)
+    supervisor.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(supervisor.wait, 30) == 0
+    await store.close()
