@@ -1,0 +1,329 @@
+"""The Redis store: every state change is one Lua script (`scripts.py`, `lua/`), every read one
+command or pipeline. Keys are laid out in `keys.py`.
+
+Blocking waits, not polling. `fetch(wait=...)` runs the claim script; when it leased nothing it
+BLPOPs the wake-up lists of its queues (`{p}:wake:<queue>`) for at most `wait`, or less when a
+delayed job falls due sooner, then claims again. Scripts that make a job ready (enqueue,
+release, recover, requeue, promote, resume) push a token there, capped to a few, so an idle
+worker costs one BLPOP per `wait` and wakes within milliseconds. Blocking commands (BLPOP,
+XREAD BLOCK) use a second client with no socket timeout of its own: each blocking call gets an
+asyncio deadline of its block time plus a grace instead. (redis-py sends through
+`asyncio.wait_for` when a socket timeout is set, and on Python 3.11 that can swallow a
+cancellation landing as the send completes: a cancelled worker would then sit in BLPOP.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+import redis
+import redis.asyncio
+from redis.exceptions import RedisError
+from redis.typing import KeyT, StreamIdT
+
+from conveyor.errors import StoreUnavailable
+from conveyor.events import Event
+from conveyor.job import Claim, Job, NewJob, Outcome, Progress, State
+from conveyor.stores import redact
+from conveyor.stores.base import JobPage, QueueStats, Renewal, WorkerInfo
+from conveyor.stores.paging import make_cursor, parse_cursor, states_listed
+from conveyor.stores.redis.keys import Keys
+from conveyor.stores.redis.scripts import CancelCode, FinishCode, Scripts, SyncEnqueue, decode_job
+
+__all__ = ["RedisStore"]
+
+MAX_BLOCK = 10.0  # longest single BLPOP / XREAD BLOCK; longer waits repeat it
+BLOCK_GRACE = 5.0  # a blocking call still silent this long after its block ends is dead
+BATCH = 1000  # promote / recover / cleanup steps: at most this many jobs per script call
+FETCH_PROMOTE = 200  # due jobs a fetch promotes first, at most (promote() takes the rest)
+LIST_BUDGET = 1000  # index entries one list_jobs call may examine when filtering
+
+_event_decoder = msgspec.msgpack.Decoder(Event)
+_event_encoder = msgspec.msgpack.Encoder()
+_worker_decoder = msgspec.msgpack.Decoder(WorkerInfo)
+
+
+def _async_client(url: str, socket_timeout: float | None) -> redis.asyncio.Redis:
+    # redis-py's default retry (3 tries, jittered backoff) covers dropped connections.
+    return redis.asyncio.Redis.from_url(url, socket_timeout=socket_timeout, **_tcp_options(url))
+
+
+def _sync_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5.0, **_tcp_options(url))
+
+
+def _tcp_options(url: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"health_check_interval": 10, "socket_connect_timeout": 5.0}
+    if not url.lower().startswith("unix:"):
+        options["socket_keepalive"] = True  # TCP only: a unix socket refuses the option
+    return options
+
+
+class RedisStore:
+    def __init__(self, url: str, *, prefix: str = "conveyor", events_max: int = 100_000) -> None:
+        self.url = redact(url)
+        self._url = url
+        self._keys = Keys(prefix)
+        self._events_max = events_max
+        self._client = _async_client(url, 5.0)
+        self._blocking = _async_client(url, None)  # BLPOP / XREAD BLOCK only: see _blocked
+        self._scripts = Scripts(self._client, self._keys, events_max)
+        self._sync_lock = threading.Lock()
+        self._sync: tuple[redis.Redis, SyncEnqueue] | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        try:
+            await self._client.ping()
+            await self._scripts.load()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"cannot reach the Redis store at {self.url}: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        await self._blocking.aclose()
+        with self._sync_lock:
+            if self._sync is not None:
+                self._sync[0].close()
+                self._sync = None
+
+    async def now(self) -> float:
+        seconds, micros = await self._client.time()
+        return seconds + micros / 1_000_000
+
+    # -- queueing -----------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        if not jobs:
+            return []
+        return await self._scripts.enqueue(jobs)
+
+    def enqueue_sync(self, jobs: Sequence[NewJob]) -> list[str]:
+        if not jobs:
+            return []
+        try:
+            return self._sync_enqueue()(jobs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"cannot reach the Redis store at {self.url}: {exc}") from exc
+
+    def _sync_enqueue(self) -> SyncEnqueue:
+        with self._sync_lock:
+            if self._sync is None:
+                client = _sync_client(self._url)
+                self._sync = (client, SyncEnqueue(client, self._keys, self._events_max))
+            return self._sync[1]
+
+    async def fetch(
+        self, worker: str, queues: Sequence[str], count: int, lease: float, wait: float = 0.0
+    ) -> list[Claim]:
+        if count <= 0 or not queues:
+            return []
+        deadline = time.monotonic() + wait
+        wake = [self._keys.wake(queue) for queue in queues]
+        while True:
+            fetched = await self._scripts.fetch(worker, queues, count, lease, FETCH_PROMOTE)
+            remaining = deadline - time.monotonic()
+            if fetched.claims or remaining <= 0:
+                return fetched.claims
+            if fetched.next_due is not None:
+                remaining = min(remaining, fetched.next_due - fetched.now)
+            if remaining > 0:
+                woke = await self._blocked(
+                    remaining, lambda ms: self._blocking.blpop(wake, ms / 1000)
+                )
+                if woke is None and time.monotonic() >= deadline:
+                    return []  # timed out: nothing arrived, no due job to claim
+
+    async def _blocked(self, seconds: float, command: Callable[[int], Awaitable[Any]]) -> Any:
+        """Run a blocking command for `seconds` (in whole ms: 0 would mean forever), at most
+        MAX_BLOCK, under a deadline of its own."""
+        _raise_if_cancelled()
+        ms = max(math.ceil(min(seconds, MAX_BLOCK) * 1000), 1)
+        async with asyncio.timeout(ms / 1000 + BLOCK_GRACE):
+            return await command(ms)
+
+    async def renew(self, worker: str, held: Sequence[tuple[str, int]], lease: float) -> Renewal:
+        if not held:
+            return Renewal([], [])
+        return await self._scripts.renew(held, lease)
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        if not outcomes:
+            return []
+        codes = await self._scripts.finish(outcomes)
+        return [code is FinishCode.ACCEPTED for code in codes]
+
+    async def progress(self, job_id: str, attempt: int, progress: Progress) -> bool:
+        return await self._scripts.progress(job_id, attempt, progress)
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        fields: dict[bytes, bytes] = await self._client.hgetall(self._keys.job(job_id))  # type: ignore[assignment]
+        return decode_job(fields) if fields else None
+
+    async def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self._keys.job(job_id))
+            replies = await pipe.execute()
+        return [decode_job(fields) if fields else None for fields in replies]
+
+    async def list_jobs(
+        self,
+        *,
+        state: State | None = None,
+        queue: str | None = None,
+        function: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> JobPage:
+        states = states_listed(state)
+        start = parse_cursor(cursor, state)
+        budget = max(LIST_BUDGET, limit)
+        listed = await self._scripts.list(states, queue, function, start, limit, budget)
+        more = listed.index >= 0
+        return JobPage(listed.jobs, make_cursor(listed.index, listed.offset) if more else None)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        stats = await self._scripts.stats()
+        return [
+            QueueStats(
+                name=name,
+                paused=paused,
+                counts={state: stats.counts.get((name, state), 0) for state in State},
+                oldest_queued_at=oldest,
+            )
+            for name, paused, oldest in sorted(stats.queues)
+        ]
+
+    # -- admin --------------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> State | None:
+        code, state = await self._scripts.cancel(job_id)
+        return None if code is CancelCode.NOT_FOUND else state
+
+    async def requeue(self, job_ids: Sequence[str]) -> list[str]:
+        return await self._scripts.requeue(job_ids) if job_ids else []
+
+    async def delete(self, job_ids: Sequence[str]) -> int:
+        return await self._scripts.delete(job_ids) if job_ids else 0
+
+    async def purge(self, queue: str | None, states: frozenset[State]) -> int:
+        return await self._scripts.purge(queue, sorted(states))
+
+    async def pause(self, queue: str) -> None:
+        await self._scripts.pause(queue)
+
+    async def resume(self, queue: str) -> None:
+        await self._scripts.resume(queue)
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    async def promote(self) -> int:
+        total = 0
+        while (promoted := await self._scripts.promote(BATCH)) > 0:
+            total += promoted
+            if promoted < BATCH:
+                break
+        return total
+
+    async def recover(self) -> int:
+        total = 0
+        while (recovered := await self._scripts.recover(BATCH)) > 0:
+            total += recovered
+            if recovered < BATCH:
+                break
+        return total
+
+    async def recover_worker(self, worker: str, reason: str) -> int:
+        return await self._scripts.recover(0, worker, reason)
+
+    async def cleanup(self, dlq_max: int) -> int:
+        total, more = 0, True
+        while more:
+            removed, more = await self._scripts.cleanup(dlq_max, BATCH)
+            total += removed
+        return total
+
+    # -- registry -----------------------------------------------------------------------------
+
+    async def heartbeat(self, info: WorkerInfo, ttl: float) -> None:
+        encoded = msgspec.msgpack.encode(info)
+        info.heartbeat_at = await self._scripts.heartbeat(info.id, encoded, ttl)
+
+    async def unregister(self, worker_id: str) -> None:
+        await self._scripts.unregister(worker_id)
+
+    async def release_strays(self, worker: str, held: Sequence[str]) -> int:
+        return await self._scripts.release_strays(worker, held)
+
+    async def workers(self) -> list[WorkerInfo]:
+        found = []
+        for worker_id, encoded, beat in sorted(await self._scripts.workers()):
+            info = _worker_decoder.decode(encoded)
+            info.id, info.heartbeat_at = worker_id, beat
+            found.append(info)
+        return found
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for event in events:
+                data = _event_encoder.encode(msgspec.structs.replace(event, id=""))
+                pipe.xadd(self._keys.events, {"e": data}, maxlen=self._events_max, approximate=True)
+            await pipe.execute()
+
+    async def read_events(
+        self, after: str | None, limit: int = 1000, wait: float = 0.0
+    ) -> list[Event]:
+        streams: dict[KeyT, StreamIdT] = {self._keys.events: _stream_id(after) if after else "0-0"}
+        deadline = time.monotonic() + wait
+        reply: Any = None
+        if wait <= 0:
+            reply = await self._client.xread(streams, count=limit)
+        while not reply and (remaining := deadline - time.monotonic()) > 0:
+            reply = await self._blocked(
+                remaining, lambda ms: self._blocking.xread(streams, count=limit, block=ms)
+            )
+        return [_event(raw_id, fields) for raw_id, fields in reply[0][1]] if reply else []
+
+    async def last_event_id(self) -> str:
+        newest: Any = await self._client.xrevrange(self._keys.events, count=1)
+        return _event_id(newest[0][0]) if newest else ""
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation redis-py swallowed (see the module docstring) before blocking."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _event(raw_id: bytes, fields: dict[bytes, bytes]) -> Event:
+    event = _event_decoder.decode(fields[b"e"])
+    return msgspec.structs.replace(event, id=_event_id(raw_id))
+
+
+def _event_id(raw_id: bytes) -> str:
+    """A stream id padded so that ids order as strings, as the contract promises."""
+    ms, seq = raw_id.split(b"-")
+    return f"{int(ms):013d}-{int(seq):010d}"
+
+
+def _stream_id(event_id: str) -> str:
+    try:
+        ms, seq = (int(part) for part in event_id.split("-"))
+    except ValueError:
+        raise ValueError(f"bad event id {event_id!r}") from None
+    return f"{ms}-{seq}"

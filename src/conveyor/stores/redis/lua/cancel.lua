@@ -1,0 +1,23 @@
+--[[ cancel: cancel a waiting job at once; ask an active one's worker to stop.
+
+  KEYS     the base keys (lib.lua)
+  ARGV[1]  events cap
+  ARGV[2]  job id
+  Returns  { code, state }: code 0 no such job (state false), 1 cancelled now, 2 cancellation
+           requested (state active), 3 left as it was (finished, or already asked)
+  Events   job.cancelled (1), job.cancel_requested (2)
+]]
+
+local job = load(ARGV[2])
+if not job then return { 0, false } end
+if job.state == 'active' then
+  if job.cancel == '1' then return { 3, job.state } end
+  redis.call('HSET', K.job .. job.id, 'cancel', '1')
+  emit_job('job.cancel_requested', clock(), job, nil)
+  return { 2, job.state }
+end
+if TERMINAL[job.state] then return { 3, job.state } end
+unindex(job)
+finish_job(job, 'cancelled', clock(), nil)
+commit()
+return { 1, job.state }

@@ -1,0 +1,234 @@
+--[[ lib.lua: the helpers every transition shares. scripts.py puts this text in front of each
+  script, so there is one copy of the rules for indexes, counters, wake-ups and events.
+
+  KEYS[1..16]  the base keys, in keys.py BASE_FIELDS order (families end in ':', the script
+               appends a queue, id or state to them)
+  ARGV[1]      how many events the stream keeps (XADD MAXLEN ~)
+
+  Job hash fields follow keys.py; an empty string stands for None. Every change of state goes
+  through move(), so the per-queue counters stay exact; every event through emit().
+]]
+
+local K = {
+  job = KEYS[1], ready = KEYS[2], wake = KEYS[3], scheduled = KEYS[4], retrying = KEYS[5],
+  active = KEYS[6], done = KEYS[7], expiry = KEYS[8], keys = KEYS[9], counts = KEYS[10],
+  queues = KEYS[11], paused = KEYS[12], seq = KEYS[13], events = KEYS[14],
+  workers = KEYS[15], worker = KEYS[16],
+}
+local EVENTS_MAX = ARGV[1]
+local NULL = cjson.null -- cmsgpack packs it as nil: a None kept inside event data
+local LANE = 2 ^ 41 -- ready score = rank * LANE + MIDDLE + seq (back) or - seq (front)
+local MIDDLE = 2 ^ 40
+local WAKE_TOKENS = 4 -- a wake list holds at most this many tokens
+local TERMINAL = { succeeded = true, failed = true, cancelled = true, expired = true }
+local END_EVENT = {
+  succeeded = 'job.succeeded', failed = 'job.failed', cancelled = 'job.cancelled',
+  expired = 'job.expired',
+}
+local FIELDS = {
+  'state', 'queue', 'function', 'priority', 'attempt', 'errors', 'crashes', 'max_crashes',
+  'key', 'ttl', 'worker', 'cancel',
+}
+local NUMBERS = { 'priority', 'attempt', 'errors', 'crashes', 'max_crashes', 'ttl' }
+
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- Writes gathered during a script and made once by commit(): counters, wake-ups, sequences.
+local pending = { counts = {}, wake = {}, seq = nil }
+
+local function count(queue, state, delta)
+  local field = state .. ':' .. queue
+  pending.counts[field] = (pending.counts[field] or 0) + delta
+end
+
+local function wake(queue)
+  pending.wake[queue] = (pending.wake[queue] or 0) + 1
+end
+
+local function quiet(queue) -- the queue is empty: drop its stale wake-up tokens
+  pending.wake[queue] = nil
+  redis.call('DEL', K.wake .. queue)
+end
+
+-- Counters in `{p}:seq`: back / front (ready scores), made (enqueue order, the `n` field).
+local function next_seq(name)
+  if not pending.seq then
+    local v = redis.call('HMGET', K.seq, 'back', 'front', 'made')
+    pending.seq = { back = tonumber(v[1]) or 0, front = tonumber(v[2]) or 0,
+      made = tonumber(v[3]) or 0 }
+  end
+  pending.seq[name] = pending.seq[name] + 1
+  return pending.seq[name]
+end
+
+local function commit()
+  for field, delta in pairs(pending.counts) do
+    if delta ~= 0 then redis.call('HINCRBY', K.counts, field, delta) end
+  end
+  for queue, n in pairs(pending.wake) do
+    local tokens = {}
+    for i = 1, math.min(n, WAKE_TOKENS) do tokens[i] = '1' end
+    redis.call('LPUSH', K.wake .. queue, unpack(tokens))
+    redis.call('LTRIM', K.wake .. queue, 0, WAKE_TOKENS - 1)
+  end
+  if pending.seq then
+    redis.call('HSET', K.seq, 'back', pending.seq.back, 'front', pending.seq.front,
+      'made', pending.seq.made)
+  end
+end
+
+-- One variadic command in chunks, for batches (Lua's unpack has a limit of a few thousand).
+local function bulk(command, key, args)
+  for first = 1, #args, 2000 do
+    local last = math.min(first + 1999, #args)
+    redis.call(command, key, unpack(args, first, last))
+  end
+end
+
+local function emit(event)
+  redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAX, '*', 'e', cmsgpack.pack(event))
+end
+
+local function emit_job(kind, now, job, data)
+  emit({ type = kind, time = now, job_id = job.id, queue = job.queue,
+    ['function'] = job['function'], attempt = job.attempt, data = data })
+end
+
+-- The indexed fields of a job (plus `extra` ones), numbers converted; nil when it is gone.
+local function load(id, extra)
+  local names = { unpack(FIELDS) }
+  for _, name in ipairs(extra or {}) do names[#names + 1] = name end
+  local values = redis.call('HMGET', K.job .. id, unpack(names))
+  if not values[1] then return nil end
+  local job = { id = id }
+  for i, name in ipairs(names) do job[name] = values[i] end
+  for _, name in ipairs(NUMBERS) do job[name] = tonumber(job[name]) end
+  if job.worker == '' then job.worker = false end
+  return job
+end
+
+local function set(job, fields, extra)
+  for _, value in ipairs(extra or {}) do fields[#fields + 1] = value end
+  redis.call('HSET', K.job .. job.id, unpack(fields))
+end
+
+local function move(job, state) -- counters follow every change of state
+  count(job.queue, job.state, -1)
+  count(job.queue, state, 1)
+  job.state = state
+end
+
+local function unindex(job) -- take the job out of the index of its current state
+  local state = job.state
+  if state == 'queued' then
+    redis.call('ZREM', K.ready .. job.queue, job.id)
+  elseif state == 'scheduled' or state == 'retrying' or state == 'active' then
+    redis.call('ZREM', K[state], job.id)
+  else
+    redis.call('ZREM', K.done .. state, job.id)
+    redis.call('ZREM', K.expiry, job.id)
+  end
+end
+
+local function release_key(job)
+  if job.key and redis.call('HGET', K.keys, job.key) == job.id then
+    redis.call('HDEL', K.keys, job.key)
+  end
+end
+
+local function ready_score(rank, front)
+  if front then return rank * LANE + MIDDLE - next_seq('front') end
+  return rank * LANE + MIDDLE + next_seq('back')
+end
+
+-- To `queued`, at the back or the front of its lane (out of its old index already). `since`
+-- is when it became ready (nil: a job put back keeps the time it first became ready).
+local function make_ready(job, since, front, extra)
+  move(job, 'queued')
+  local fields = { 'state', 'queued', 'run_at', '', 'worker', '', 'lease_until', '' }
+  if since then fields[#fields + 1], fields[#fields + 2] = 'queued_at', since end
+  set(job, fields, extra)
+  redis.call('ZADD', K.ready .. job.queue, ready_score(job.priority, front), job.id)
+  wake(job.queue)
+end
+
+-- To `scheduled` or `retrying`, due at run_at (out of its old index already).
+local function schedule(job, state, run_at, extra)
+  move(job, state)
+  set(job, { 'state', state, 'run_at', run_at, 'worker', '', 'lease_until', '' }, extra)
+  redis.call('ZADD', K[state], run_at, job.id)
+  wake(job.queue) -- blocked fetchers re-read when the next job falls due
+end
+
+-- To a terminal state (out of its old index already): kept until cleanup, key released.
+local function finish_job(job, state, now, data, extra)
+  move(job, state)
+  set(job, { 'state', state, 'finished_at', now, 'lease_until', '' }, extra)
+  redis.call('ZADD', K.done .. state, now, job.id)
+  if state ~= 'failed' then redis.call('ZADD', K.expiry, now + job.ttl, job.id) end
+  release_key(job)
+  emit_job(END_EVENT[state], now, job, data)
+end
+
+-- Remove a record and everything that points at it (no event: callers publish their own).
+local function remove(job)
+  unindex(job)
+  release_key(job)
+  redis.call('DEL', K.job .. job.id)
+  count(job.queue, job.state, -1)
+end
+
+-- Ids of the jobs active under `worker` (a scan of the active index: rare calls only).
+local function held_by(worker)
+  local held = {}
+  for _, id in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
+    if redis.call('HGET', K.job .. id, 'worker') == worker then held[#held + 1] = id end
+  end
+  return held
+end
+
+-- Jobs by id, loaded with `extra` fields, in enqueue order (as memory.py and SQLite take
+-- them back); ids whose record is gone or not active are dropped from the active index.
+local function active_in_order(ids, extra)
+  local jobs = {}
+  for _, id in ipairs(ids) do
+    local job = load(id, extra)
+    if job and job.state == 'active' then
+      jobs[#jobs + 1] = job
+    else
+      redis.call('ZREM', K.active, id)
+    end
+  end
+  table.sort(jobs, function(a, b) return (tonumber(a.n) or 0) < (tonumber(b.n) or 0) end)
+  return jobs
+end
+
+-- Make up to `limit` due scheduled and retrying jobs queued, soonest due first.
+local function promote_due(now, limit)
+  local s = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+  local r = redis.call('ZRANGEBYSCORE', K.retrying, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+  local i, j, promoted = 1, 1, 0
+  while promoted < limit and (i <= #s or j <= #r) do
+    local id, due
+    if j > #r or (i <= #s and (tonumber(s[i + 1]) < tonumber(r[j + 1])
+        or (tonumber(s[i + 1]) == tonumber(r[j + 1]) and s[i] < r[j]))) then
+      id, due, i = s[i], tonumber(s[i + 1]), i + 2
+    else
+      id, due, j = r[j], tonumber(r[j + 1]), j + 2
+    end
+    local job = load(id)
+    if job then
+      unindex(job)
+      make_ready(job, due, false)
+      promoted = promoted + 1
+    else -- an index entry without a record: drop it
+      redis.call('ZREM', K.scheduled, id)
+      redis.call('ZREM', K.retrying, id)
+    end
+  end
+  return promoted
+end
+

@@ -1,0 +1,23 @@
+--[[ unregister: remove a worker, and release every job still active under its id.
+
+  KEYS     the base keys (lib.lua)
+  ARGV[1]  events cap
+  ARGV[2]  worker id
+  Returns  how many jobs were released
+  Events   job.requeued (data: reason "released") per job released, back at the front of its
+           lane, attempt kept, no crash counted
+]]
+
+local worker = ARGV[2]
+redis.call('DEL', K.worker .. worker)
+redis.call('ZREM', K.workers, worker)
+local now = clock()
+local released = 0
+for _, job in ipairs(active_in_order(held_by(worker), { 'n' })) do
+  unindex(job)
+  make_ready(job, nil, true)
+  emit_job('job.requeued', now, job, { reason = 'released' })
+  released = released + 1
+end
+commit()
+return released
