@@ -127,3 +127,21 @@ async def test_recover_worker_takes_back_its_jobs_at_once(store: Store) -> None:
     assert job.error is not None and job.error.type == "WorkerLost"
     assert "worker process was killed by SIGKILL" in job.error.message
     assert await store.recover_worker("nobody", "gone") == 0
+
+
+async def test_release_strays_keeps_what_the_worker_holds(store: Store) -> None:
+    known, stray, other = new_job(), new_job(), new_job()
+    await store.enqueue([known, stray, other])
+    claims = await store.fetch("w1", ["default"], 2, lease=30)
+    await store.fetch("w2", ["default"], 1, lease=30)
+    after = await store.last_event_id()
+    assert await store.release_strays("w1", [claims[0].id]) == 1
+    states = [j.state if j else None for j in await store.get_many([known.id, stray.id, other.id])]
+    assert states == [State.ACTIVE, State.QUEUED, State.ACTIVE]
+    [event] = await events_of(store, after or None)
+    assert (event.type, event.job_id, event.data) == (
+        EventType.REQUEUED,
+        stray.id,
+        {"reason": "released"},
+    )
+    assert await store.release_strays("w1", [claims[0].id]) == 0

@@ -257,6 +257,12 @@ class Registry(Protocol):
         had leased jobs to it)."""
         ...
 
+    async def release_strays(self, worker: str, held: Sequence[str]) -> int:
+        """Release every job `active` under `worker` whose id is not in `held`, as `unregister`
+        does: claims the store made whose reply never reached the worker (a fetch that failed
+        or timed out after the store had run it). Returns how many."""
+        ...
+
     async def workers(self) -> list[WorkerInfo]:
         """Live workers, by id."""
         ...

@@ -557,11 +557,16 @@ class MemoryStore:
     async def unregister(self, worker_id: str) -> None:
         with self._lock:
             self._workers.pop(worker_id, None)
+        await self.release_strays(worker_id, ())
+
+    async def release_strays(self, worker: str, held: Sequence[str]) -> int:
+        kept = set(held)
+        with self._lock:
             now = self._clock()
             leased = [
                 job
                 for job in self._jobs.values()
-                if job.state is State.ACTIVE and job.worker == worker_id
+                if job.state is State.ACTIVE and job.worker == worker and job.id not in kept
             ]
             for job in leased:
                 job.lease_until = None
@@ -570,6 +575,7 @@ class MemoryStore:
         if leased:
             self._job_waiters.wake()
             self._wake_events()
+        return len(leased)
 
     async def workers(self) -> list[WorkerInfo]:
         with self._lock:

@@ -149,6 +149,7 @@ class Worker:
     async def _fetch_loop(self, store: Store) -> None:
         assert self._slot_free is not None
         backoff = 0.05
+        strays_suspected = False
         while not self._stopping:
             free = self._free_slots()
             if free is None:
@@ -160,9 +161,13 @@ class Worker:
                 self._slot_free.clear()
                 continue
             try:
+                if strays_suspected:  # a failed fetch may have claimed jobs we never heard of
+                    await store.release_strays(self.id, list(self.held))
+                    strays_suspected = False
                 claims = await self._fetch(store, free)
             except Exception as exc:
                 log.warning("fetch failed (%s); retrying in %.2fs", exc, backoff)
+                strays_suspected = True
                 await self._pause(backoff)
                 backoff = min(2.0, backoff * 2)
                 continue

@@ -156,6 +156,9 @@ class SqliteStore:
     async def unregister(self, worker_id: str) -> None:
         await self._db.write(maintenance.unregister, worker_id)
 
+    async def release_strays(self, worker: str, held: Sequence[str]) -> int:
+        return await self._db.write(maintenance.release_strays, worker, frozenset(held))
+
     async def workers(self) -> list[WorkerInfo]:
         return await self._db.run(maintenance.workers, time.time())
 

@@ -127,9 +127,19 @@ def heartbeat(conn: sqlite3.Connection, now: float, info: WorkerInfo, ttl: float
 def unregister(conn: sqlite3.Connection, now: float, worker_id: str) -> None:
     """Forget the worker; its jobs still active go back to the front, no crash counted."""
     conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
-    rows = sorted(conn.execute(_HELD_BY, (worker_id,)).fetchall())
+    _release(conn, now, conn.execute(_HELD_BY, (worker_id,)).fetchall())
+
+
+def release_strays(conn: sqlite3.Connection, now: float, worker: str, held: frozenset[str]) -> int:
+    """Release the worker's active jobs it does not know it holds (a lost fetch reply)."""
+    rows = [row for row in conn.execute(_HELD_BY, (worker,)).fetchall() if row[1] not in held]
+    return _release(conn, now, rows)
+
+
+def _release(conn: sqlite3.Connection, now: float, found: list[tuple[Any, ...]]) -> int:
+    rows = sorted(found)
     if not rows:
-        return
+        return 0
     seq = take_seq(conn, len(rows))
     releases: list[tuple[Any, ...]] = []
     added: list[EventRow] = []
@@ -141,6 +151,7 @@ def unregister(conn: sqlite3.Connection, now: float, worker_id: str) -> None:
         )
     conn.executemany(_RELEASE, releases)
     events.append(conn, added)
+    return len(rows)
 
 
 def workers(conn: sqlite3.Connection, now: float) -> list[WorkerInfo]:
