@@ -109,7 +109,7 @@ def summary() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.CRITICAL, format="%(levelname)s %(name)s: %(message)s")
     reset()
     print(f"Conveyor demo on the embedded store {app.url} (no Redis needed)\n")
     worker = app.start_worker(concurrency=20)
