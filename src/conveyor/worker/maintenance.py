@@ -26,7 +26,7 @@ class Maintenance:
         self.store = store
         options = worker.options
         self.duties: list[tuple[str, float, Callable[[], Awaitable[Any]]]] = [
-            ("promote", 1.0, store.promote),
+            ("promote", 5.0, store.promote),  # fetch promotes the queues it serves
             ("recover", options.reap_interval, store.recover),
             ("cleanup", options.cleanup_interval, lambda: store.cleanup(options.dlq_max)),
             ("cron", 1.0, self.cron),
