@@ -23,18 +23,23 @@ test: $(STAMP) redis-server lint typecheck
 
 ## faults: the heaviest fault and soak cases
 faults: $(STAMP) redis-server
-	$(PY) -m pytest -m faults --run-faults
+	$(PY) -m pytest -m faults --run-faults -s
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix src tests
-	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+## bench: Conveyor beside its peers on a private redis-server; writes docs/benchmarks.md
+## (about 25 minutes; BENCH_ARGS=--quick for a smoke run, BENCH_ARGS="--systems conveyor,huey")
+bench: $(STAMP) redis-server
+	$(PY) -m bench $(BENCH_ARGS)
 
 # The tests start their own private redis-server on a free port; this makes sure the binary
 # exists (Debian's package) on a bare machine.
@@ -45,4 +50,5 @@ redis-server:
 	}
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis conveyor.db*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis conveyor.db* conveyor-demo.db*
+	rm -rf bench/.venv-peers bench/results

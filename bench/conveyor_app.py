@@ -1,0 +1,84 @@
+"""Conveyor in the benchmark: the app the worker imports, and its adapter.
+
+The worker is `python -m conveyor worker bench.conveyor_app:app -p P -c C --log-level warning`;
+the store comes from `CONVEYOR_URL` (the private redis-server, or an SQLite file). Everything
+else is Conveyor's defaults (retries, lease, result TTL, events). The job is async, as Conveyor's
+jobs are meant to be; `empty` is the no-op whose completions the store counts (`drain_empty`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from bench.adapter import PYTHON, Adapter, chunks
+from bench.job import awork
+from conveyor import Conveyor
+from conveyor.job import State
+
+app = Conveyor()
+
+
+@app.job
+async def noop(stamp: float = 0.0) -> None:
+    await awork(stamp)
+
+
+@app.job
+async def empty() -> None:
+    return None
+
+
+class ConveyorAdapter(Adapter):
+    name = "conveyor"
+    distribution = "conveyor"
+    flavors = ("sync", "async")
+    bulk: ClassVar[str] = "enqueue_many, 1,000 per call"
+    settings: ClassVar[str] = "-c C per process; -p P"
+
+    def enqueue(self, stamp: float = 0.0) -> None:
+        if stamp:
+            noop.enqueue(stamp)
+        else:
+            noop.enqueue()
+
+    def enqueue_bulk(self, count: int) -> None:
+        for size in chunks(count):
+            noop.enqueue_many([()] * size)
+
+    def close(self) -> None:
+        app.close()
+
+    async def aenqueue(self, stamp: float = 0.0) -> None:
+        if stamp:
+            await noop.aenqueue(stamp)
+        else:
+            await noop.aenqueue()
+
+    async def aenqueue_bulk(self, count: int) -> None:
+        for size in chunks(count):
+            await noop.aenqueue_many([()] * size)
+
+    async def aclose(self) -> None:
+        await app.aclose()
+
+    def worker_commands(self, processes: int, concurrency: int) -> list[list[str]]:
+        command = [PYTHON, "-m", "conveyor", "worker", "bench.conveyor_app:app"]
+        return [[*command, "-p", str(processes), "-c", str(concurrency), "--log-level", "warning"]]
+
+    def enqueue_empty(self, count: int) -> None:
+        for size in chunks(count):
+            empty.enqueue_many([()] * size)
+
+    def succeeded(self) -> int:
+        """Jobs the store holds as succeeded, over every queue."""
+        return app.portal.call(_succeeded())
+
+
+async def _succeeded() -> int:
+    stats = await (await app.store()).queue_stats()
+    return sum(queue.counts.get(State.SUCCEEDED, 0) for queue in stats)
+
+
+class ConveyorSqliteAdapter(ConveyorAdapter):
+    name = "conveyor-sqlite"
+    store = "sqlite"
