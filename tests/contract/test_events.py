@@ -58,7 +58,7 @@ async def test_blocking_read_wakes_on_a_new_event(store: Store) -> None:
     new = new_job()
 
     async def enqueue_soon() -> None:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # allowed-sleep
         await store.enqueue([new])
 
     task = asyncio.create_task(enqueue_soon())

@@ -8,6 +8,7 @@ import time
 from conveyor.events import EventType
 from conveyor.job import State
 from conveyor.stores.base import Store
+from support.waiting import await_for
 
 from .builders import events_of, fetch_all, fetch_within, kinds, new_job
 
@@ -104,12 +105,7 @@ async def test_delayed_job_is_promoted_when_due(store: Store) -> None:
 async def test_promote_makes_due_jobs_queued(store: Store) -> None:
     due, later = new_job(delay=0.2), new_job(delay=60)
     await store.enqueue([due, later])
-    deadline = time.monotonic() + 5
-    promoted = 0
-    while promoted == 0 and time.monotonic() < deadline:
-        promoted = await store.promote()
-        await asyncio.sleep(0.02)
-    assert promoted == 1
+    assert await await_for(store.promote, timeout=5) == 1
     job = await store.get(due.id)
     assert job is not None and job.state is State.QUEUED
     job = await store.get(later.id)
@@ -119,7 +115,8 @@ async def test_promote_makes_due_jobs_queued(store: Store) -> None:
 async def test_expired_job_is_not_started(store: Store) -> None:
     stale, fresh = new_job(expires_in=0.2), new_job(expires_in=60)
     await store.enqueue([stale, fresh])
-    await asyncio.sleep(0.4)  # let the deadline pass: the behaviour under test is time itself
+    # let the deadline pass: the behaviour under test is time itself
+    await asyncio.sleep(0.4)  # allowed-sleep
     after = await store.last_event_id()
     claims = await fetch_all(store)
     assert [c.id for c in claims] == [fresh.id]
@@ -143,7 +140,7 @@ async def test_blocking_fetch_wakes_on_enqueue(store: Store) -> None:
     new = new_job()
 
     async def enqueue_soon() -> None:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # allowed-sleep
         await store.enqueue([new])
 
     task = asyncio.create_task(enqueue_soon())
@@ -173,7 +170,7 @@ async def test_concurrent_fetchers_never_share_a_job(store: Store) -> None:
         got: list[str] = []
         while claims := await store.fetch(name, ["default"], 7, lease=30):
             got.extend(c.id for c in claims)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # allowed-sleep
         return got
 
     results = await asyncio.gather(*(fetcher(f"w{i}") for i in range(4)))

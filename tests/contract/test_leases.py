@@ -70,7 +70,7 @@ async def test_renewed_lease_is_not_recovered(store: Store) -> None:
     [claim] = await store.fetch("w1", ["default"], 1, lease=0.5)
     for _ in range(4):
         await store.renew("w1", [(claim.id, claim.attempt)], lease=0.5)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # allowed-sleep
         assert await store.recover() == 0
     job = await store.get(new.id)
     assert job is not None and job.state is State.ACTIVE

@@ -80,7 +80,7 @@ class RedisServer:
                     raise RuntimeError(f"redis-server exited at start:\n{log}")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"redis-server on port {self.port} not ready in {timeout}s")
-                time.sleep(0.02)
+                time.sleep(0.02)  # allowed-sleep
         finally:
             client.close()
 

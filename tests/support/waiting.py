@@ -19,7 +19,7 @@ def wait_for(condition: Callable[[], T], timeout: float = 10.0, interval: float 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        time.sleep(interval)
+        time.sleep(interval)  # allowed-sleep
 
 
 async def await_for(
@@ -33,4 +33,4 @@ async def await_for(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval)  # allowed-sleep

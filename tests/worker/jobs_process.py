@@ -39,7 +39,7 @@ def retries_once(ctx: Context) -> int:
 
 @app.job(executor="process")
 async def async_in_a_process(x: int) -> list[int]:
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # allowed-sleep
     return [x, os.getpid()]
 
 
@@ -63,13 +63,13 @@ def kills_itself() -> None:
 def stuck(ctx: Context, seconds: float) -> None:
     """Says its pid through progress, then sleeps past any limit the test sets."""
     ctx.progress(0, None, str(os.getpid()))
-    time.sleep(seconds)
+    time.sleep(seconds)  # allowed-sleep
 
 
 @app.job(executor="process", soft_timeout=0.5, timeout=20)
 def process_cleans_up(ctx: Context) -> str:
     try:
-        time.sleep(30)
+        time.sleep(30)  # allowed-sleep
     except SoftTimeLimit:
         return f"cleaned up {ctx.soft_limit_reached}"
     return "slept"
@@ -78,16 +78,17 @@ def process_cleans_up(ctx: Context) -> str:
 @app.job(soft_timeout=0.5, timeout=20)
 async def async_cleans_up(ctx: Context) -> str:
     try:
-        await asyncio.sleep(30)
+        await asyncio.sleep(30)  # allowed-sleep
     except SoftTimeLimit:
-        await asyncio.sleep(0)  # an await during clean-up works: the cancel was withdrawn
+        # an await during clean-up works: the cancel was withdrawn
+        await asyncio.sleep(0)  # allowed-sleep
         return "cleaned up"
     return "slept"
 
 
 @app.job(timeout=0.5, retries=0)
 async def async_stuck() -> None:
-    await asyncio.sleep(30)
+    await asyncio.sleep(30)  # allowed-sleep
 
 
 @app.job(timeout=0.5, retries=0)
@@ -95,7 +96,7 @@ def thread_stuck(ctx: Context) -> str:
     """Runs until told its time is up (at the hard limit), so the thread ends soon after."""
     deadline = time.monotonic() + 20
     while not ctx.soft_limit_reached and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.01)  # allowed-sleep
     return "late"
 
 
@@ -103,7 +104,7 @@ def thread_stuck(ctx: Context) -> str:
 def thread_wraps_up(ctx: Context) -> str:
     deadline = time.monotonic() + 20
     while not ctx.soft_limit_reached and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.01)  # allowed-sleep
     return f"wrapped up {ctx.soft_limit_reached} {ctx.cancelled}"
 
 

@@ -42,7 +42,8 @@ async def test_worker_serves_again_after_a_black_hole(
         proxy.blackhole()
         stranded = new_job("nap", args=[0.0])
         await store.enqueue([stranded])  # the worker cannot hear about it
-        await asyncio.sleep(15)  # the fault lasts this long: longer than every socket timeout
+        # the fault lasts this long: longer than every socket timeout
+        await asyncio.sleep(15)  # allowed-sleep
         assert worker.poll() is None, workers.log()
         proxy.restore()
         restored_at = time.monotonic()

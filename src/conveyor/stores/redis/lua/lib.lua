@@ -206,6 +206,24 @@ local function active_in_order(ids, extra)
   return jobs
 end
 
+-- Release the jobs active under `worker`, except the ids in `kept` (a set), to the front of
+-- their lanes, attempt kept, no crash counted (unregister, release_strays). Returns how many.
+local function release_held(worker, kept)
+  local ids = {}
+  for _, id in ipairs(held_by(worker)) do
+    if not kept[id] then ids[#ids + 1] = id end
+  end
+  local now = clock()
+  local released = 0
+  for _, job in ipairs(active_in_order(ids, { 'n' })) do
+    unindex(job)
+    make_ready(job, nil, true)
+    emit_job('job.requeued', now, job, { reason = 'released' })
+    released = released + 1
+  end
+  return released
+end
+
 -- Make up to `limit` due scheduled and retrying jobs queued, soonest due first.
 local function promote_due(now, limit)
   local s = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)

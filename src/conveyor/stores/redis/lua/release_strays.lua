@@ -10,20 +10,8 @@
            lane, attempt kept, no crash counted
 ]]
 
-local worker = ARGV[2]
 local kept = {}
 for i = 3, #ARGV do kept[ARGV[i]] = true end
-local strays = {}
-for _, id in ipairs(held_by(worker)) do
-  if not kept[id] then strays[#strays + 1] = id end
-end
-local now = clock()
-local released = 0
-for _, job in ipairs(active_in_order(strays, { 'n' })) do
-  unindex(job)
-  make_ready(job, nil, true)
-  emit_job('job.requeued', now, job, { reason = 'released' })
-  released = released + 1
-end
+local released = release_held(ARGV[2], kept)
 commit()
 return released

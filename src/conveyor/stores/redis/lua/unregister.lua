@@ -11,13 +11,6 @@
 local worker = ARGV[2]
 redis.call('DEL', K.worker .. worker)
 redis.call('ZREM', K.workers, worker)
-local now = clock()
-local released = 0
-for _, job in ipairs(active_in_order(held_by(worker), { 'n' })) do
-  unindex(job)
-  make_ready(job, nil, true)
-  emit_job('job.requeued', now, job, { reason = 'released' })
-  released = released + 1
-end
+local released = release_held(worker, {})
 commit()
 return released
