@@ -1,0 +1,138 @@
+"""A read-through cache of job records for status polling (the HTTP API reads through it).
+
+A hundred clients polling one job every second would each read the store; through this cache
+they cost one store read per change of the job. Entries are dropped when an event names their
+job (one task per process follows the store's event stream) and after `ttl` seconds in any case,
+a safety net for events missed while the stream could not be read. Concurrent misses of one job
+share one store read, and a read that an event overtakes is not kept: a reader never sees a
+record older than the last event it could have seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from conveyor.job import Job
+
+if TYPE_CHECKING:
+    from conveyor.app import Conveyor
+    from conveyor.stores.base import Store
+
+__all__ = ["JobStatusCache"]
+
+log = logging.getLogger("conveyor.cache")
+
+
+class _Read:
+    __slots__ = ("future", "overtaken")
+
+    def __init__(self, future: asyncio.Future[Job | None]) -> None:
+        self.future = future
+        self.overtaken = False
+
+
+class JobStatusCache:
+    def __init__(self, app: Conveyor, ttl: float = 10.0, max_entries: int = 10_000) -> None:
+        self.app = app
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.hits = self.reads = self.invalidations = 0
+        self._entries: OrderedDict[str, tuple[Job | None, float]] = OrderedDict()
+        self._reads: dict[str, _Read] = {}
+        self._follower: asyncio.Task[None] | None = None
+        self._following = asyncio.Event()
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job's record (None if there is no such job), from memory when no event has
+        named the job since it was read."""
+        await self._follow()
+        entry = self._entries.get(job_id)
+        if entry is not None and time.monotonic() - entry[1] < self.ttl:
+            self._entries.move_to_end(job_id)
+            self.hits += 1
+            return entry[0]
+        read = self._reads.get(job_id)
+        if read is not None:
+            return await asyncio.shield(read.future)
+        return await self._read(job_id)
+
+    async def _read(self, job_id: str) -> Job | None:
+        read = self._reads[job_id] = _Read(asyncio.get_running_loop().create_future())
+        try:
+            self.reads += 1
+            job = await (await self.app.store()).get(job_id)
+        except BaseException as exc:
+            read.future.set_exception(exc)
+            read.future.exception()  # retrieved, even when nobody else waited
+            raise
+        finally:
+            del self._reads[job_id]
+        if not read.overtaken:
+            self._entries[job_id] = (job, time.monotonic())
+            if len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        read.future.set_result(job)
+        return job
+
+    def invalidate(self, job_id: str) -> None:
+        self.invalidations += 1
+        self._entries.pop(job_id, None)
+        read = self._reads.get(job_id)
+        if read is not None:
+            read.overtaken = True
+
+    def clear(self) -> None:
+        self._entries.clear()
+        for read in self._reads.values():
+            read.overtaken = True
+
+    # -- following the event stream -----------------------------------------------------------
+
+    async def _follow(self) -> None:
+        """Start following events (once), and wait until the follower has its starting point,
+        so no event after a first read can be missed."""
+        if self._follower is None or self._follower.done():
+            self._following.clear()
+            self._follower = asyncio.get_running_loop().create_task(self._run_follower())
+        if not self._following.is_set():
+            await self._following.wait()
+
+    async def _run_follower(self) -> None:
+        after = ""
+        while True:
+            try:
+                store = await self.app.store()
+                if not self._following.is_set():
+                    after = await store.last_event_id()
+                    self._following.set()
+                after = await self._drain(store, after)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "job status cache: cannot read events (%s); entries live %.0f s", exc, self.ttl
+                )
+                self.clear()
+                self._following.set()  # serve with the TTL alone until the store is back
+                await asyncio.sleep(1.0)
+
+    async def _drain(self, store: Store, after: str) -> str:
+        while True:
+            events = await store.read_events(after or None, limit=1000, wait=5.0)
+            for event in events:
+                if event.job_id is not None:
+                    self.invalidate(event.job_id)
+            if events:
+                after = events[-1].id
+
+    async def aclose(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None

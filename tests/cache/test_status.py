@@ -1,0 +1,59 @@
+"""The job-status read path: polling clients share store reads; events invalidate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from conveyor import Conveyor, State
+from conveyor.cache import JobStatusCache
+from support.waiting import await_for
+
+
+@pytest.fixture
+async def app(store_url: str) -> AsyncIterator[Conveyor]:
+    app = Conveyor(store_url)
+
+    @app.job
+    async def later(n: int) -> int:
+        return n
+
+    yield app
+    await app.aclose()
+
+
+async def test_polling_clients_cost_one_read_per_change(app: Conveyor) -> None:
+    statuses = JobStatusCache(app)
+    handle = await app.aenqueue("later", 1, _delay=3600)
+    for _ in range(5):  # a hundred clients polling five times
+        jobs = await asyncio.gather(*(statuses.get(handle.id) for _ in range(100)))
+        assert {job.state for job in jobs if job} == {State.SCHEDULED}
+    assert statuses.reads == 1
+
+    await handle.acancel()  # a change: its event drops the entry
+
+    async def cancelled() -> bool:
+        job = await statuses.get(handle.id)
+        return job is not None and job.state is State.CANCELLED
+
+    await await_for(cancelled)
+    for _ in range(3):
+        await asyncio.gather(*(statuses.get(handle.id) for _ in range(100)))
+    assert statuses.reads <= 3  # one read per change (and at most one in flight at the event)
+    await statuses.aclose()
+
+
+async def test_unknown_jobs_and_ttl(app: Conveyor) -> None:
+    statuses = JobStatusCache(app, ttl=0.05)
+    assert await statuses.get("no-such-job") is None
+    handle = await app.aenqueue("later", 2, _delay=3600)
+    await statuses.get(handle.id)
+
+    async def reread() -> bool:
+        await statuses.get(handle.id)
+        return statuses.reads >= 3
+
+    await await_for(reread)  # entries older than the TTL are read again
+    await statuses.aclose()
