@@ -120,5 +120,28 @@ def worker(
     raise typer.Exit(asyncio.run(runner.run()))
 
 
+@cli.command()
+def serve(
+    app_ref: Annotated[str, typer.Argument(metavar="APP", help="module:attribute or module")],
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
+    prefix: Annotated[str, typer.Option(help="serve every route under this path")] = "",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Serve the HTTP API for APP (uvicorn). A token in CONVEYOR_API_TOKEN guards writes."""
+    setup_logging(log_level, "plain")
+    try:
+        app = load_app(app_ref)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    import uvicorn
+
+    from conveyor.api import create_app
+
+    api = create_app(app, prefix=prefix)
+    uvicorn.run(api, host=host, port=port, log_level=log_level.lower())
+
+
 def main() -> None:
     cli()

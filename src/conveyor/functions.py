@@ -21,6 +21,7 @@ from typing import (
     cast,
 )
 
+from conveyor.arguments import ArgumentTypes
 from conveyor.context import Context
 from conveyor.errors import InvalidArguments
 from conveyor.lifecycle import RetryPolicy
@@ -124,6 +125,7 @@ class JobFunction(Generic[P, R, F]):
             params = list(signature.parameters.values())[1:]
             signature = signature.replace(parameters=params)
         self.check = ArgumentCheck(name, signature)
+        self.types = ArgumentTypes(name, fn, signature)
         self.__name__ = getattr(fn, "__name__", name)
         self.__qualname__ = getattr(fn, "__qualname__", name)
         self.__doc__ = fn.__doc__

@@ -154,9 +154,10 @@ def run(task: Task, channel: Channel) -> Done | Failed:
             deadline=task.deadline,
             on_progress=channel.progress,
         )
-        args = [ctx, *task.args] if function.takes_context else task.args
+        given, kwargs = function.types.convert(task.args, task.kwargs)
+        args = [ctx, *given] if function.takes_context else given
         with soft_limit(task.soft_deadline, ctx):
-            value = call(function, args, task.kwargs)
+            value = call(function, args, kwargs)
         return Done(encode_result(value))
     except BaseException as exc:  # SystemExit too: the child must answer, not exit
         return failure(exc, policy)

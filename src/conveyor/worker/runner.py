@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from conveyor.context import Context
-from conveyor.errors import PayloadError, Retry, SoftTimeLimit
+from conveyor.errors import InvalidArguments, PayloadError, Retry, SoftTimeLimit
 from conveyor.functions import JobFunction
 from conveyor.job import Claim, JobError, Outcome, State
 from conveyor.lifecycle import RetryPolicy, after_failure
@@ -202,6 +202,11 @@ class Runner:
             return bad_record(
                 claim, "UndecodablePayload", f"{type(exc).__name__}: {exc}", self.worker_id
             )
+        if function.types.rich:
+            try:
+                payload.args, payload.kwargs = function.types.convert(payload.args, payload.kwargs)
+            except InvalidArguments as exc:
+                return bad_record(claim, "InvalidArguments", str(exc), self.worker_id)
         return function, payload
 
     async def run(
