@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -110,12 +110,9 @@ async def events_ws(
 ) -> None:
     """The same events as JSON messages; `{"type": "ping"}` when idle."""
     access = s.access
-    if access.token and access.read_token:
-        header = websocket.headers.get("authorization", "")
-        supplied = token or header.removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(supplied.encode(), access.token.encode()):
-            await websocket.close(code=1008, reason="a valid token is required")
-            return
+    if access.token and access.read_token and not _token_matches(websocket, access.token, token):
+        await websocket.close(code=1008, reason="a valid token is required")
+        return
     principal = await access.principal_of_socket(websocket)
     await websocket.accept()
 
@@ -126,15 +123,28 @@ async def events_ws(
             else:
                 await websocket.send_json(EventOut.of(event).model_dump())
 
-    async def until_closed() -> None:  # a store read blocks for seconds: notice the close now
+    await _until_closed(websocket, pump())
+
+
+def _token_matches(websocket: WebSocket, expected: str, token: str | None) -> bool:
+    header = websocket.headers.get("authorization", "")
+    supplied = token or header.removeprefix("Bearer ").strip()
+    return secrets.compare_digest(supplied.encode(), expected.encode())
+
+
+async def _until_closed(websocket: WebSocket, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` until the client goes: a store read blocks for seconds, and the close must
+    be noticed at once, not at the next send."""
+
+    async def closed() -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(until_closed())]
+    tasks = [asyncio.create_task(work), asyncio.create_task(closed())]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if not task.cancelled() and isinstance(task.exception(), WebSocketDisconnect):
+            if task.cancelled() or isinstance(task.exception(), WebSocketDisconnect):
                 return
             task.result()
     finally:
