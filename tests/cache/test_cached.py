@@ -274,7 +274,7 @@ def test_stale_if_error(cache: Cache) -> None:
 
 
 def _stale(cache: Cache, key: str) -> bool:
-    raw = cache.backend.get_many([cache.key(key)])[0][0]
+    raw = cache.backend.get_many([cache.key(key)])[0]
     entry, _ = cache.read(raw)
     return entry is not None and entry.expires is not None and entry.expires < time.time()
 

@@ -25,7 +25,7 @@ async def app(store_url: str) -> AsyncIterator[Conveyor]:
 
 
 async def test_polling_clients_cost_one_read_per_change(app: Conveyor) -> None:
-    statuses = JobStatusCache(app)
+    statuses = JobStatusCache(app, ttl=3600)  # only the job's events can refresh it
     handle = await app.aenqueue("later", 1, _delay=3600)
     for _ in range(5):  # a hundred clients polling five times
         jobs = await asyncio.gather(*(statuses.get(handle.id) for _ in range(100)))
@@ -57,3 +57,35 @@ async def test_unknown_jobs_and_ttl(app: Conveyor) -> None:
 
     await await_for(reread)  # entries older than the TTL are read again
     await statuses.aclose()
+
+
+async def test_a_poller_that_goes_away_does_not_cancel_the_others() -> None:
+    from support.redis_server import RedisServer
+
+    server = RedisServer()
+    server.start()
+    app = Conveyor(server.url)
+
+    @app.job
+    async def later(n: int) -> int:
+        return n
+
+    handle = await later.aenqueue(1, _delay=3600)
+    statuses = JobStatusCache(app, ttl=3600)
+    await statuses.get("warm-up")  # the event follower is running
+    server.pause()  # the store read will hang until the server is resumed
+    try:
+        pollers = [asyncio.create_task(statuses.get(handle.id)) for _ in range(3)]
+
+        async def reading() -> bool:
+            return bool(statuses._reads)
+
+        await await_for(reading)
+        pollers[0].cancel()
+    finally:
+        server.unpause()
+    done = await asyncio.gather(*pollers[1:])
+    assert [job.id for job in done if job] == [handle.id, handle.id]
+    await statuses.aclose()
+    await app.aclose()
+    server.close()

@@ -62,6 +62,11 @@ class Breaker:
                 )
             self.failures, self.open_until, self.skipped, self._probing = 0, 0.0, 0, False
 
+    def abandoned(self) -> None:
+        """A call ended without an answer either way (cancelled): free the probe slot."""
+        with self._lock:
+            self._probing = False
+
     def failed(self, error: BaseException) -> None:
         with self._lock:
             self.failures += 1
@@ -73,7 +78,7 @@ class Breaker:
                 self.outage_started = now
                 log.warning(
                     "cache %s: backend unavailable (%s: %s); failing open: reads miss, writes"
-                    " are skipped, retrying every %.0f s",
+                    " are skipped, retrying every %g s",
                     self.name,
                     type(error).__name__,
                     error,

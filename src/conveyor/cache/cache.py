@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-
-import msgspec
 
 from conveyor.cache.base import Backend, Item
 from conveyor.cache.breaker import Breaker
@@ -32,7 +31,7 @@ __all__ = ["Cache", "resolve_cache_url"]
 log = logging.getLogger("conveyor.cache")
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-UNREADABLE = (msgspec.DecodeError, msgspec.ValidationError, ValueError, EOFError, TypeError)
+TAG_TTL = 30 * 86400.0  # a tag's version lives this long unused; entries outliving it miss
 
 
 def resolve_cache_url(explicit: str | None) -> str:
@@ -85,8 +84,8 @@ class Cache:
         breaker_threshold: int = 3,
         breaker_cooldown: float = 5.0,
     ) -> None:
-        if not prefix or not isinstance(prefix, str):
-            raise ValueError("cache prefix must be a non-empty string")
+        if not isinstance(prefix, str) or not prefix or ":" in prefix:
+            raise ValueError(f"cache prefix must be a non-empty string without ':', not {prefix!r}")
         url = resolve_cache_url(url)
         self.prefix = prefix
         self.default_ttl = parse_ttl(ttl, "cache ttl")
@@ -104,8 +103,8 @@ class Cache:
 
     def key(self, key: str) -> str:
         """The stored name of `key` (under the prefix)."""
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"cache keys are non-empty strings, not {key!r}")
+        if not isinstance(key, str) or not key or key.startswith(":"):
+            raise TypeError(f"cache keys are non-empty strings not starting with ':', not {key!r}")
         return self._keyspace + key
 
     def tag_key(self, tag: str) -> str:
@@ -121,39 +120,60 @@ class Cache:
 
     # -- the drivers: fail-open around every backend call --------------------------------------
 
-    def _call(self, call: Call) -> Any:
-        if not self.breaker.allow():
-            self.counters.add("skipped")
-            return call.fallback
-        try:
-            result = getattr(self.backend, call.method)(*call.args)
-        except self.backend.outages as exc:
-            return self._failed(call, exc)
-        self.breaker.succeeded()
-        return result
+    def run(self, flow: Flow, attempt: Attempt | None = None) -> Any:
+        """Drive a flow; after one outage error, the remaining calls of the `attempt` (the
+        user's one call, which may run several flows) take their fallback at once: one
+        timeout per call of the user's, never several."""
+        attempt = attempt or Attempt()
 
-    async def _acall(self, call: Call) -> Any:
-        if not self.breaker.allow():
-            self.counters.add("skipped")
-            return call.fallback
-        try:
-            result = await getattr(self.backend, "a" + call.method)(*call.args)
-        except self.backend.outages as exc:
-            return self._failed(call, exc)
-        self.breaker.succeeded()
-        return result
+        def call(step: Call) -> Any:
+            if attempt.down or not self.breaker.allow():
+                self.counters.add("skipped")
+                return step.fallback
+            try:
+                result = getattr(self.backend, step.method)(*step.args)
+            except self.backend.outages as exc:
+                attempt.down = True
+                return self._failed(step, exc)
+            except Exception:
+                self.breaker.succeeded()  # it answered: misuse, not an outage
+                raise
+            except BaseException:
+                self.breaker.abandoned()
+                raise
+            self.breaker.succeeded()
+            return result
+
+        return drive(flow, call)
+
+    async def arun(self, flow: Flow, attempt: Attempt | None = None) -> Any:
+        attempt = attempt or Attempt()
+
+        async def call(step: Call) -> Any:
+            if attempt.down or not self.breaker.allow():
+                self.counters.add("skipped")
+                return step.fallback
+            try:
+                result = await getattr(self.backend, "a" + step.method)(*step.args)
+            except self.backend.outages as exc:
+                attempt.down = True
+                return self._failed(step, exc)
+            except Exception:
+                self.breaker.succeeded()
+                raise
+            except BaseException:  # cancelled: a probe call must not hold the breaker half-open
+                self.breaker.abandoned()
+                raise
+            self.breaker.succeeded()
+            return result
+
+        return await drive_async(flow, call)
 
     def _failed(self, call: Call, exc: BaseException) -> Any:
         self.counters.add("errors")
         self.breaker.failed(exc)
         log.debug("cache %s: %s failed: %r", self.prefix, call.method, exc)
         return call.fallback
-
-    def run(self, flow: Flow) -> Any:
-        return drive(flow, self._call)
-
-    async def arun(self, flow: Flow) -> Any:
-        return await drive_async(flow, self._acall)
 
     # -- reading entries ----------------------------------------------------------------------
 
@@ -167,48 +187,49 @@ class Cache:
             if not isinstance(unpacked, Entry):
                 return None, unpacked
             return unpacked, self.codec.value(unpacked, type)
-        except UNREADABLE as exc:
+        except Exception as exc:  # damaged, renamed class, changed type: a miss, never a crash
             self.counters.add("decode_errors")
             log.warning(
-                "cache %s: an entry could not be read back (%s); treated as a miss",
+                "cache %s: an entry could not be read back (%s: %s); treated as a miss",
                 self.prefix,
+                exc.__class__.__name__,
                 exc,
             )
             return None, MISSING
 
-    def _get(self, key: str, default: Any, type: Any) -> Flow:
-        (raw,), _ = yield Call("get_many", ([self.key(key)],), ([None], []))
-        entry, value = self.read(raw, type)
-        if entry is not None and not (yield from self._current(entry)):
-            value = MISSING
-        self.counters.add("misses" if value is MISSING else "hits")
-        return default if value is MISSING else value
-
-    def _current(self, entry: Entry) -> Flow:
-        """Whether the entry is neither past its expiry nor invalidated by one of its tags."""
+    @staticmethod
+    def current(entry: Entry, versions: Mapping[str, bytes | None]) -> bool:
+        """Whether the entry is neither past its expiry nor invalidated: each of its tags still
+        holds the version it was computed under (a tag whose version is gone invalidates it)."""
         if entry.expires is not None and entry.expires <= time.time():
             return False
-        if not entry.tags:
-            return True
-        names = list(entry.tags)
-        _, versions = yield Call("get_many", ([], [self.tag_key(t) for t in names]), None)
-        if versions is None:
-            return False  # cannot check the tags now: a miss is the safe answer
-        return all(entry.tags[name] == v for name, v in zip(names, versions, strict=True))
+        for tag, version in (entry.tags or {}).items():
+            now = versions.get(tag)
+            if now is None or now.decode() != version:
+                return False
+        return True
 
-    def _get_many(self, keys: Sequence[str], type: Any) -> Flow:
-        keys = list(keys)
-        raws, _ = yield Call("get_many", ([self.key(k) for k in keys],), ([None] * len(keys), []))
-        found: dict[str, Any] = {}
-        for key, raw in zip(keys, raws, strict=True):
-            entry, value = self.read(raw, type)
-            if entry is not None and not (yield from self._current(entry)):
-                value = MISSING
-            if value is not MISSING:
-                found[key] = value
-        self.counters.add("hits", len(found))
-        self.counters.add("misses", len(keys) - len(found))
-        return found
+    def _read_many(self, keys: list[str], type: Any) -> Flow:
+        """Values of `keys` that are current: two round trips at most (entries, then the
+        versions of every tag they name)."""
+        raws = yield Call("get_many", ([self.key(k) for k in keys],), [None] * len(keys))
+        read = [self.read(raw, type) for raw in raws]
+        tags = sorted({tag for entry, _ in read if entry and entry.tags for tag in entry.tags})
+        versions: dict[str, bytes | None] = {}
+        if tags:
+            found = yield Call("get_many", ([self.tag_key(t) for t in tags],), None)
+            versions = dict(zip(tags, found or [None] * len(tags), strict=True))
+        values: dict[str, Any] = {}
+        for key, (entry, value) in zip(keys, read, strict=True):
+            if value is not MISSING and (entry is None or self.current(entry, versions)):
+                values[key] = value
+        self.counters.add("hits", len(values))
+        self.counters.add("misses", len(keys) - len(values))
+        return values
+
+    def _get(self, key: str, default: Any, type: Any) -> Flow:
+        values = yield from self._read_many([key], type)
+        return values.get(key, default)
 
     # -- writing entries ----------------------------------------------------------------------
 
@@ -217,7 +238,7 @@ class Cache:
         key: str,
         value: Any,
         ttl: float | None,
-        tags: Mapping[str, int] | None = None,
+        tags: Mapping[str, str] | None = None,
         keep: float | None = None,
     ) -> Item:
         """One entry to write, kept `ttl` seconds. With `keep` (what `@cached` writes), the
@@ -229,17 +250,30 @@ class Cache:
         expires = time.time() + ttl
         return self.key(key), self.codec.pack(value, expires, packed_tags), ttl + keep
 
+    def versions(
+        self, tags: Iterable[str], known: Mapping[str, bytes | None] | None = None
+    ) -> Flow:
+        """The current version of each tag, creating the missing ones (one round trip; none
+        when all are `known`); None when the cache is unavailable."""
+        names = list(dict.fromkeys(tags))
+        known = known or {}
+        missing = [t for t in names if known.get(t) is None]
+        current = {t: v.decode() for t, v in known.items() if v is not None}
+        if missing:
+            fresh = [(self.tag_key(t), new_version(), TAG_TTL) for t in missing]
+            held = yield Call("ensure", (fresh,), None)
+            if held is None:
+                return None
+            current.update((t, v.decode()) for t, v in zip(missing, held, strict=True))
+        return {t: current[t] for t in names}
+
     def _set(self, key: str, value: Any, ttl: TTL | None, tags: Iterable[str]) -> Flow:
         seconds = self.ttl_or_default(ttl)
-        names = list(dict.fromkeys(tags))
-        versions: dict[str, int] = {}
-        if names:
-            _, current = yield Call("get_many", ([], [self.tag_key(t) for t in names]), None)
-            if current is None:
-                return False
-            versions = dict(zip(names, current, strict=True))
-        item = self.item(key, value, seconds, versions)
-        return (yield from self.write([item]))
+        self.key(key)
+        versions = yield from self.versions(tags)
+        if versions is None:
+            return False
+        return (yield from self.write([self.item(key, value, seconds, versions)]))
 
     def write(self, items: list[Item]) -> Flow:
         stored = yield Call("set_many", (items,), MISSING)
@@ -252,6 +286,11 @@ class Cache:
         seconds = self.ttl_or_default(ttl)
         items = [self.item(key, value, seconds) for key, value in values.items()]
         return (yield from self.write(items))
+
+    def _invalidate(self, tags: Iterable[str]) -> Flow:
+        fresh = [(self.tag_key(t), new_version(), TAG_TTL) for t in tags]
+        stored = yield Call("set_many", (fresh,), MISSING)
+        return stored is not MISSING
 
     def _simple(self, method: str, args: tuple[Any, ...], fallback: Any) -> Flow:
         return (yield Call(method, args, fallback))
@@ -279,11 +318,11 @@ class Cache:
         return bool(await self.arun(self._set(key, value, ttl, tags)))
 
     def get_many(self, keys: Iterable[str], *, type: Any = Any) -> dict[str, Any]:
-        """The keys found, with their values (one round trip)."""
-        return dict(self.run(self._get_many(list(keys), type)))
+        """The keys found, with their values (one round trip; two when entries have tags)."""
+        return dict(self.run(self._read_many(list(keys), type)))
 
     async def aget_many(self, keys: Iterable[str], *, type: Any = Any) -> dict[str, Any]:
-        return dict(await self.arun(self._get_many(list(keys), type)))
+        return dict(await self.arun(self._read_many(list(keys), type)))
 
     def set_many(self, values: Mapping[str, Any], ttl: TTL | None = None) -> bool:
         """Store every value (one round trip); False when skipped."""
@@ -341,14 +380,12 @@ class Cache:
         return await self.aincr(key, -_integer(delta), ttl=ttl)
 
     def invalidate_tags(self, *tags: str) -> bool:
-        """Drop every entry stored with one of `tags` (O(1) per tag, whatever the number of
-        entries); False when the cache was unavailable."""
-        args = ([self.tag_key(t) for t in tags],)
-        return self.run(self._simple("bump", args, False)) is not False
+        """Drop every entry stored with one of `tags`: each tag gets a new version (one write
+        per tag, whatever the number of entries); False when the cache was unavailable."""
+        return bool(self.run(self._invalidate(tags)))
 
     async def ainvalidate_tags(self, *tags: str) -> bool:
-        args = ([self.tag_key(t) for t in tags],)
-        return await self.arun(self._simple("bump", args, False)) is not False
+        return bool(await self.arun(self._invalidate(tags)))
 
     def clear(self) -> int:
         """Remove everything under this cache's prefix (SCAN, never KEYS); how many keys."""
@@ -399,6 +436,21 @@ class Cache:
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+class Attempt:
+    """One call of the user's, across the flows it runs."""
+
+    __slots__ = ("down",)
+
+    def __init__(self) -> None:
+        self.down = False  # an outage error was met: skip the backend for the rest
+
+
+def new_version() -> bytes:
+    """A tag version: random, so a version that disappears (evicted, expired, cleared) can
+    never come back equal to one an invalidated entry recorded."""
+    return secrets.token_hex(8).encode()
 
 
 def _integer(delta: int) -> int:

@@ -27,12 +27,15 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, Protocol,
 
 import msgspec
 
+from conveyor.cache.base import Item
 from conveyor.cache.codec import MISSING, decodable
 from conveyor.cache.flight import AsyncFlights, ThreadFlights
 from conveyor.cache.steps import Call, Compute, Flow, Sleep
 
 if TYPE_CHECKING:
     from conveyor.cache.cache import Cache
+
+from conveyor.cache.cache import Attempt
 
 __all__ = ["Cached", "CachedFactory"]
 
@@ -65,7 +68,7 @@ class Found(NamedTuple):
     value: Any  # MISSING when nothing usable is stored
     fresh: bool
     refresh_due: bool
-    versions: dict[str, int]  # the tag versions read with it
+    versions: dict[str, bytes | None]  # each tag's current version, read with it
 
 
 class CachedFactory:
@@ -110,7 +113,15 @@ class CachedFunction(Generic[P, R]):
     ) -> None:
         self.cache = cache
         self.function = function
-        self.name = f"{function.__module__}.{function.__qualname__}"
+        qualname = getattr(function, "__qualname__", None) or repr(function)
+        self.name = f"{getattr(function, '__module__', None) or '?'}.{qualname}"
+        if (early_refresh is not None or stale_if_error is not None) and ttl is None:
+            raise ValueError(f"{self.name}: early_refresh and stale_if_error need a ttl")
+        if early_refresh is not None and ttl is not None and early_refresh >= ttl:
+            raise ValueError(
+                f"{self.name}: early_refresh ({early_refresh:g} s) must be shorter than the ttl"
+                f" ({ttl:g} s), or every call would refresh"
+            )
         self.signature = inspect.signature(function)
         self.template = key
         self.tags = tags
@@ -121,7 +132,7 @@ class CachedFunction(Generic[P, R]):
         self.cache_none = cache_none
         self.early_refresh = early_refresh
         self.keep = stale_if_error or 0.0
-        self.lock = lock and cache.backend.shared
+        self.lock = lock  # across processes on Redis; across event loops in memory
         self.lock_ttl = lock_ttl
         self.type = _return_type(function)
         self.thread_flights = ThreadFlights()
@@ -159,28 +170,37 @@ class CachedFunction(Generic[P, R]):
         return self.keys(args, kwargs)[0]
 
     def invalidate(self, *args: Any, **kwargs: Any) -> bool:
-        return self.cache.delete(self.key(*args, **kwargs))
+        """Delete the entry and its lock: a computation running meanwhile does not store."""
+        key = self.key(*args, **kwargs)
+        return int(self.cache.run(self._invalidate(key))) > 0
 
     async def ainvalidate(self, *args: Any, **kwargs: Any) -> bool:
-        return await self.cache.adelete(self.key(*args, **kwargs))
+        key = self.key(*args, **kwargs)
+        return int(await self.cache.arun(self._invalidate(key))) > 0
+
+    def _invalidate(self, key: str) -> Flow:
+        keys = [self.cache.key(key), self.cache.lock_key(key)]
+        return (yield Call("delete_many", (keys,), 0))
 
     # -- calls --------------------------------------------------------------------------------
 
     def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         key, tags = self.keys(args, kwargs)
-        found = self.cache.run(self.lookup(key, tags, count=True))
+        attempt = Attempt()
+        found = self.cache.run(self.lookup(key, tags, count=True), attempt)
         if found.fresh:
             if found.refresh_due and self._start_refresh(key):
                 flow = self.fill(key, tags, found, args, kwargs, background=True)
                 self._background_executor().submit(self._refresh_sync, key, flow)
             return found.value
         return self.thread_flights.run(
-            key, lambda: self.cache.run(self.fill(key, tags, found, args, kwargs))
+            key, lambda: self.cache.run(self.fill(key, tags, found, args, kwargs), attempt)
         )
 
     async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         key, tags = self.keys(args, kwargs)
-        found = await self.cache.arun(self.lookup(key, tags, count=True))
+        attempt = Attempt()
+        found = await self.cache.arun(self.lookup(key, tags, count=True), attempt)
         if found.fresh:
             if found.refresh_due and self._start_refresh(key):
                 flow = self.fill(key, tags, found, args, kwargs, background=True)
@@ -189,24 +209,30 @@ class CachedFunction(Generic[P, R]):
                 task.add_done_callback(self._tasks.discard)
             return found.value
         return await self.async_flights.run(
-            key, lambda: self.cache.arun(self.fill(key, tags, found, args, kwargs))
+            key, lambda: self.cache.arun(self.fill(key, tags, found, args, kwargs), attempt)
         )
 
     # -- the flows ----------------------------------------------------------------------------
 
     def lookup(self, key: str, tags: list[str], count: bool = False) -> Flow:
-        tag_keys = [self.cache.tag_key(t) for t in tags]
-        fallback = ([None], [0] * len(tags))
-        (raw,), versions = yield Call("get_many", ([self.cache.key(key)], tag_keys), fallback)
+        keys = [self.cache.key(key), *(self.cache.tag_key(t) for t in tags)]
+        raw, *versions = yield Call("get_many", (keys,), [None] * len(keys))
         found = self.evaluate(raw, dict(zip(tags, versions, strict=True)))
         if count:
             self.cache.counters.add("hits" if found.fresh else "misses")
         return found
 
-    def evaluate(self, raw: bytes | None, versions: dict[str, int]) -> Found:
+    def evaluate(self, raw: bytes | None, versions: dict[str, bytes | None]) -> Found:
         entry, value = self.cache.read(raw, self.type)
-        if value is MISSING or (entry is not None and (entry.tags or {}) != versions):
-            return Found(MISSING, False, False, versions)  # invalidated: never served
+        if value is MISSING:
+            return Found(MISSING, False, False, versions)
+        if entry is not None:
+            recorded = entry.tags or {}
+            if set(recorded) != set(versions) or any(
+                versions[t] is None or versions[t].decode() != v  # type: ignore[union-attr]
+                for t, v in recorded.items()
+            ):
+                return Found(MISSING, False, False, versions)  # invalidated: never served
         expires = entry.expires if entry is not None else None
         if expires is None:
             return Found(value, True, False, versions)
@@ -224,62 +250,98 @@ class CachedFunction(Generic[P, R]):
         background: bool = False,
     ) -> Flow:
         """Compute and store the value for `key`, unless another computation provides it."""
-        token = None
-        if self.lock:
-            token = secrets.token_hex(8).encode()
-            taken = yield Call("add", (self.cache.lock_key(key), token, self.lock_ttl), True)
-            if not taken:
-                token = None
+        token: bytes | None = secrets.token_hex(8).encode() if self.lock else None
+        if token is not None:
+            held = yield from self.take_lock(key, tags, token, background)
+            if isinstance(held, Found):
+                return held.value  # another computation stored it meanwhile
+            if held is not True:
                 if background:
                     return found.value  # another process refreshes it
-                value = yield from self.wait_for_other(key, tags)
-                if value is not MISSING:
-                    return value
-        again = yield from self.lookup(key, tags)  # it may have been stored meanwhile
-        if again.fresh and not (background and again.refresh_due):
-            yield from self.release(key, token)
-            return again.value
-        self.cache.counters.add("computations")
+                token = None  # the backend is down, or the other took too long: compute here
+        lock = self.cache.lock_key(key)
         try:
-            value = yield Compute(self.function, args, kwargs)
-        except BaseException as exc:
-            yield from self.release(key, token)
-            if found.value is MISSING or not isinstance(exc, Exception):
-                raise
-            self.cache.counters.add("stale_hits")
+            again = yield from self.lookup(key, tags)  # it may have been stored meanwhile
+            if again.fresh and not (background and again.refresh_due):
+                return again.value
+            versions = yield from self.cache.versions(tags, again.versions)  # before computing
+            self.cache.counters.add("computations")
+            try:
+                value = yield Compute(self.function, args, kwargs)
+            except Exception as exc:
+                return self.failed(key, found, exc, background)
+            self.refuse_awaitable(value)
+            if versions is not None and (value is not None or self.cache_none):
+                item = self.cache.item(key, value, self.ttl, versions, self.keep)
+                yield from self.store(item, lock, token)
+                token = None  # released by the write, or no longer ours
+            return value
+        finally:
+            if token is not None:
+                yield Call("release", (lock, token), False)
+
+    def refuse_awaitable(self, value: Any) -> None:
+        """A sync function that returns a coroutine: caching the coroutine would be useless."""
+        if inspect.isawaitable(value):
+            if inspect.iscoroutine(value):
+                value.close()  # never awaited: no "was never awaited" warning later
+            raise TypeError(f"{self.name} returned an awaitable: cache an `async def` instead")
+
+    def store(self, item: Item, lock: str, token: bytes | None) -> Flow:
+        """Write the computed entry: while holding the lock, only if it is still ours."""
+        if token is None:
+            yield from self.cache.write([item])
+            return
+        stored = yield Call("store_if_held", (lock, token, item), False)
+        if stored:
+            self.cache.counters.add("sets")
+
+    def failed(self, key: str, found: Found, exc: Exception, background: bool) -> Any:
+        if background:
             log.warning(
-                "cache %s: %s failed (%r); serving the stale value", self.cache.prefix, key, exc
+                "cache %s: refreshing %s failed (%r); the entry stays until it expires",
+                self.cache.prefix,
+                key,
+                exc,
             )
             return found.value
-        if value is not None or self.cache_none:
-            item = self.cache.item(key, value, self.ttl, again.versions, self.keep)
-            yield from self.cache.write([item])
-        yield from self.release(key, token)
-        return value
+        if found.value is MISSING:
+            raise exc
+        self.cache.counters.add("stale_hits")
+        log.warning(
+            "cache %s: %s failed (%r); serving the stale value", self.cache.prefix, key, exc
+        )
+        return found.value
 
-    def release(self, key: str, token: bytes | None) -> Flow:
-        if token is not None:
-            yield Call("release", (self.cache.lock_key(key), token), False)
-
-    def wait_for_other(self, key: str, tags: list[str]) -> Flow:
-        """Poll until another process's computation stores the value; MISSING if it gives up
-        (its lock is gone with no value) or takes longer than the lock lasts."""
-        keys = [self.cache.key(key), self.cache.lock_key(key)]
-        tag_keys = [self.cache.tag_key(t) for t in tags]
+    def take_lock(self, key: str, tags: list[str], token: bytes, background: bool) -> Flow:
+        """True when this computation holds the key's lock; a fresh `Found` when another one
+        stored the value meanwhile; False when it should compute without the lock (the
+        backend is down, the other holder took longer than the lock lasts, or, in the
+        background, another process is refreshing). A holder that fails releases the lock,
+        and the next waiter takes it."""
+        lock = self.cache.lock_key(key)
+        keys = [self.cache.key(key), lock, *(self.cache.tag_key(t) for t in tags)]
         deadline, delay = time.monotonic() + self.lock_ttl, 0.002
-        while time.monotonic() < deadline:
-            yield Sleep(delay)
-            delay = min(delay * 2, 0.05)
-            reply = yield Call("get_many", (keys, tag_keys), None)
-            if reply is None:
-                return MISSING  # the backend is gone: compute here
-            (raw, held), versions = reply
-            found = self.evaluate(raw, dict(zip(tags, versions, strict=True)))
-            if found.fresh:
-                return found.value
-            if held is None:
-                return MISSING
-        return MISSING
+        while True:
+            taken = yield Call("add", (lock, token, self.lock_ttl), None)
+            if taken is None or background:
+                return bool(taken)
+            if taken:
+                return True
+            while True:
+                if time.monotonic() >= deadline:
+                    return False
+                yield Sleep(delay)
+                delay = min(delay * 2, 0.05)
+                reply = yield Call("get_many", (keys,), None)
+                if reply is None:
+                    return False
+                raw, held, *versions = reply
+                seen = self.evaluate(raw, dict(zip(tags, versions, strict=True)))
+                if seen.fresh:
+                    return seen
+                if held is None:
+                    break  # the holder gave up without a value: try to take the lock
 
     # -- background refresh -------------------------------------------------------------------
 

@@ -33,12 +33,13 @@ MISSING: Any = _Missing()  # "no value", apart from a cached None
 
 class Entry(msgspec.Struct, array_like=True, omit_defaults=True):
     """One stored value. `expires` is wall-clock time after which it is stale (it may be kept a
-    while longer for stale-if-error); `tags` maps each tag to the version it was computed under."""
+    while longer for stale-if-error); `tags` maps each tag to the version (a random token) it
+    was computed under."""
 
     flags: int
     payload: bytes
     expires: float | None = None
-    tags: dict[str, int] | None = None
+    tags: dict[str, str] | None = None
 
 
 _entry_decoder = msgspec.msgpack.Decoder(Entry)
@@ -55,7 +56,7 @@ class Codec:
         self._decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
 
     def pack(
-        self, value: Any, expires: float | None = None, tags: dict[str, int] | None = None
+        self, value: Any, expires: float | None = None, tags: dict[str, str] | None = None
     ) -> bytes:
         """Encode `value`; TypeError names the value's type when the serializer refuses it."""
         flags = 0

@@ -3,8 +3,7 @@
 
 Expired entries go when read, and on every write a heap of deadlines gives up the entries whose
 time has passed, oldest first: no full scan, ever. Past `max_entries` the least recently used
-entry is evicted (and counted). Tag versions live apart from the entries, so eviction never
-resets one.
+entry is evicted (and counted).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ class MemoryBackend:
         self.evictions = 0
         self._entries: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
         self._deadlines: list[tuple[float, str]] = []
-        self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._now = time.monotonic
 
@@ -40,14 +38,10 @@ class MemoryBackend:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def get_many(
-        self, keys: Sequence[str], tags: Sequence[str] = ()
-    ) -> tuple[list[bytes | None], list[int]]:
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         with self._lock:
             now = self._now()
-            values = [self._live(key, now) for key in keys]
-            versions = [self._versions.get(tag, 0) for tag in tags]
-        return values, versions
+            return [self._live(key, now) for key in keys]
 
     def exists(self, keys: Sequence[str]) -> int:
         with self._lock:
@@ -109,16 +103,35 @@ class MemoryBackend:
             self._trim(now)
             return number
 
-    def bump(self, tags: Sequence[str]) -> None:
+    def ensure(self, items: Sequence[Item]) -> list[bytes]:
         with self._lock:
-            for tag in tags:
-                self._versions[tag] = self._versions.get(tag, 0) + 1
+            now = self._now()
+            held: list[bytes] = []
+            for key, value, ttl in items:
+                current = self._live(key, now)
+                if current is None:
+                    self._put(key, value, ttl, now)
+                    current = value
+                held.append(current)
+            self._trim(now)
+            return held
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         with self._lock:
             now = self._now()
             if self._live(key, now) is not None:
                 return False
+            self._put(key, value, ttl, now)
+            self._trim(now)
+            return True
+
+    def store_if_held(self, lock: str, token: bytes, item: Item) -> bool:
+        with self._lock:
+            now = self._now()
+            if self._live(lock, now) != token:
+                return False
+            del self._entries[lock]
+            key, value, ttl = item
             self._put(key, value, ttl, now)
             self._trim(now)
             return True
@@ -136,12 +149,9 @@ class MemoryBackend:
             doomed = [key for key in self._entries if key.startswith(prefix)]
             for key in doomed:
                 del self._entries[key]
-            tags = [tag for tag in self._versions if tag.startswith(prefix)]
-            for tag in tags:
-                del self._versions[tag]
             if not self._entries:
                 self._deadlines.clear()
-            return len(doomed) + len(tags)
+            return len(doomed)
 
     def close(self) -> None:
         pass
@@ -172,10 +182,8 @@ class MemoryBackend:
 
     # -- async twins: nothing here waits, so they call straight through -----------------------
 
-    async def aget_many(
-        self, keys: Sequence[str], tags: Sequence[str] = ()
-    ) -> tuple[list[bytes | None], list[int]]:
-        return self.get_many(keys, tags)
+    async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return self.get_many(keys)
 
     async def aset_many(self, items: Sequence[Item]) -> None:
         self.set_many(items)
@@ -192,8 +200,11 @@ class MemoryBackend:
     async def aincr(self, key: str, delta: int, ttl: float | None) -> int:
         return self.incr(key, delta, ttl)
 
-    async def abump(self, tags: Sequence[str]) -> None:
-        self.bump(tags)
+    async def aensure(self, items: Sequence[Item]) -> list[bytes]:
+        return self.ensure(items)
+
+    async def astore_if_held(self, lock: str, token: bytes, item: Item) -> bool:
+        return self.store_if_held(lock, token, item)
 
     async def aadd(self, key: str, value: bytes, ttl: float) -> bool:
         return self.add(key, value, ttl)

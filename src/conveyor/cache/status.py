@@ -29,10 +29,10 @@ log = logging.getLogger("conveyor.cache")
 
 
 class _Read:
-    __slots__ = ("future", "overtaken")
+    __slots__ = ("overtaken", "task")
 
-    def __init__(self, future: asyncio.Future[Job | None]) -> None:
-        self.future = future
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Job | None] | None = None
         self.overtaken = False
 
 
@@ -57,26 +57,23 @@ class JobStatusCache:
             self.hits += 1
             return entry[0]
         read = self._reads.get(job_id)
-        if read is not None:
-            return await asyncio.shield(read.future)
-        return await self._read(job_id)
+        if read is None:
+            read = self._reads[job_id] = _Read()
+            read.task = asyncio.get_running_loop().create_task(self._read(job_id, read))
+        assert read.task is not None
+        # shielded: a poller that goes away does not cancel the read the others wait for
+        return await asyncio.shield(read.task)
 
-    async def _read(self, job_id: str) -> Job | None:
-        read = self._reads[job_id] = _Read(asyncio.get_running_loop().create_future())
+    async def _read(self, job_id: str, read: _Read) -> Job | None:
         try:
             self.reads += 1
             job = await (await self.app.store()).get(job_id)
-        except BaseException as exc:
-            read.future.set_exception(exc)
-            read.future.exception()  # retrieved, even when nobody else waited
-            raise
         finally:
             del self._reads[job_id]
         if not read.overtaken:
             self._entries[job_id] = (job, time.monotonic())
             if len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-        read.future.set_result(job)
         return job
 
     def invalidate(self, job_id: str) -> None:
@@ -103,27 +100,35 @@ class JobStatusCache:
             await self._following.wait()
 
     async def _run_follower(self) -> None:
-        after = ""
+        after, failing = "", False
         while True:
             try:
                 store = await self.app.store()
                 if not self._following.is_set():
                     after = await store.last_event_id()
                     self._following.set()
-                after = await self._drain(store, after)
+                after = await self._drain(store, after, failing)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning(
-                    "job status cache: cannot read events (%s); entries live %.0f s", exc, self.ttl
-                )
+                if not failing:  # one warning per outage
+                    log.warning(
+                        "job status cache: cannot read events (%s); entries live %.0f s at most",
+                        exc,
+                        self.ttl,
+                    )
+                failing = True
                 self.clear()
                 self._following.set()  # serve with the TTL alone until the store is back
                 await asyncio.sleep(1.0)
 
-    async def _drain(self, store: Store, after: str) -> str:
+    async def _drain(self, store: Store, after: str, failing: bool) -> str:
         while True:
             events = await store.read_events(after or None, limit=1000, wait=5.0)
+            if failing:
+                log.warning("job status cache: reading events again")
+                failing = False
+                self.clear()
             for event in events:
                 if event.job_id is not None:
                     self.invalidate(event.job_id)
@@ -131,6 +136,7 @@ class JobStatusCache:
                 after = events[-1].id
 
     async def aclose(self) -> None:
+        self.clear()
         if self._follower is not None:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
