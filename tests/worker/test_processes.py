@@ -136,6 +136,21 @@ async def test_max_jobs_recycles_the_process(workers: Workers) -> None:
     await store.close()
 
 
+async def test_a_cancel_reaches_a_supervised_worker_process(workers: Workers) -> None:
+    """The request is recorded for the id the child fetched with, and the child takes it long
+    before its next lease renewal (every lease / 3, 10 s here) would have told it."""
+    store = await connected(workers.url)
+    workers.start("--concurrency", "2", processes=2)
+    ids = await enqueue(workers.url, "nap", [(60.0,)] * 2)
+    await await_for(lambda: _started(workers, ids), timeout=30)
+    asked = time.monotonic()
+    for job_id in ids:
+        assert await store.cancel(job_id) is State.ACTIVE
+    await await_for(lambda: all_in(store, ids, State.CANCELLED), timeout=30)
+    assert time.monotonic() - asked < 8
+    await store.close()
+
+
 def _started(workers: Workers, ids: list[str]) -> object:
     async def check() -> bool:
         starts = workers.starts()

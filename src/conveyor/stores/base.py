@@ -176,8 +176,10 @@ class Admin(Protocol):
 
         A scheduled, queued or retrying job becomes `cancelled` at once (key released,
         `job.cancelled`). An active job stays `active` with `cancel_requested` set and
-        `job.cancel_requested` published: its worker stops it and reports CANCELLED. A finished
-        job is left as it is.
+        `job.cancel_requested` published, and, in that same step, the request is recorded for
+        the worker that holds the job (see `Registry.cancel_requests`): that worker stops it
+        and reports CANCELLED. A finished job, or an active one already asked, is left as it
+        is.
         """
         ...
 
@@ -231,7 +233,7 @@ class Maintenance(Protocol):
         supervisor saw the process die. Each counts a crash exactly as in `recover` (requeued at
         the front with `job.requeued` reason "worker lost", or `failed` as "WorkerLost" at
         `max_crashes`, the message including `reason`, e.g. "worker process was killed by
-        SIGKILL"). Returns how many."""
+        SIGKILL"). Its cancellation requests are dropped. Returns how many."""
         ...
 
     async def cleanup(self, dlq_max: int) -> int:
@@ -254,7 +256,20 @@ class Registry(Protocol):
         front of its queue as `queued`, attempt kept, no crash counted (`job.requeued`, reason
         "released"). A worker calls it last, after its outcomes are written, so this only
         catches claims it never saw (a blocking fetch cancelled at shutdown after the store
-        had leased jobs to it)."""
+        had leased jobs to it). Cancellation requests recorded for `worker_id` are dropped."""
+        ...
+
+    async def cancel_requests(self, worker: str, wait: float = 0.0) -> list[str]:
+        """Ids of jobs held by `worker` whose cancellation was requested since the last call.
+
+        `cancel` of an active job records the request for the worker the job is leased to;
+        this takes them: each id is returned once, to that worker only, in the order
+        requested. When there are none and `wait > 0`, blocks up to `wait` seconds for one;
+        returns [] if none came. Requests for a worker that never asks again are dropped with
+        it (`unregister`, `recover_worker`), and, in a store shared between processes, after
+        a day untaken. An id may name a job that has ended or been released meanwhile: the
+        caller skips what it no longer runs. (Renewal's `cancel` list is the slower backstop.)
+        """
         ...
 
     async def release_strays(self, worker: str, held: Sequence[str]) -> int:

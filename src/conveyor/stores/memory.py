@@ -46,6 +46,10 @@ class _Waiters:
         self._waiters.append((loop, future))
         return future
 
+    def discard(self, future: asyncio.Future[None]) -> None:
+        """Forget a waiter that timed out (a signal that rarely fires would hoard them)."""
+        self._waiters = [entry for entry in self._waiters if entry[1] is not future]
+
     def wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for loop, future in waiters:
@@ -88,8 +92,10 @@ class MemoryStore:
         self._ready_at: dict[str, float] = {}  # when each queued job became ready
         self._event_seq = 0
         self._workers: dict[str, tuple[WorkerInfo, float]] = {}
+        self._cancels: dict[str, list[str]] = {}  # worker id -> ids it is asked to cancel
         self._job_waiters = _Waiters()
         self._event_waiters = _Waiters()
+        self._cancel_waiters = _Waiters()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -391,13 +397,18 @@ class MemoryStore:
             if job is None:
                 return None
             now = self._clock()
-            if job.state is State.ACTIVE and not job.cancel_requested:
+            requested = job.state is State.ACTIVE and not job.cancel_requested
+            if requested:
                 job.cancel_requested = True
                 self._emit(EventType.CANCEL_REQUESTED, job, now, None)
+                if job.worker is not None:
+                    self._cancels.setdefault(job.worker, []).append(job.id)
             elif job.state not in TERMINAL and job.state is not State.ACTIVE:
                 self._unready(job)
                 self._end(job, State.CANCELLED, now)
             state = job.state
+        if requested:
+            self._cancel_waiters.wake()
         self._wake_events()
         return state
 
@@ -509,6 +520,7 @@ class MemoryStore:
             ]
             for job in lost:
                 self._recover(job, now, reason)
+            self._cancels.pop(worker, None)
         if lost:
             self._job_waiters.wake()
             self._wake_events()
@@ -557,7 +569,23 @@ class MemoryStore:
     async def unregister(self, worker_id: str) -> None:
         with self._lock:
             self._workers.pop(worker_id, None)
+            self._cancels.pop(worker_id, None)
         await self.release_strays(worker_id, ())
+
+    async def cancel_requests(self, worker: str, wait: float = 0.0) -> list[str]:
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                taken = self._cancels.pop(worker, [])
+                remaining = deadline - time.monotonic()
+                if taken or remaining <= 0:
+                    return taken
+                future = self._cancel_waiters.add()
+            try:
+                await _sleep_on(future, remaining)
+            finally:
+                with self._lock:
+                    self._cancel_waiters.discard(future)
 
     async def release_strays(self, worker: str, held: Sequence[str]) -> int:
         kept = set(held)

@@ -7,7 +7,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from conveyor.events import EventType
 from conveyor.job import Claim, Progress
 from conveyor.stores.base import Store
 
@@ -17,27 +16,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("conveyor.worker")
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress writes of one job
+CANCEL_WAIT = 5.0  # longest single wait for cancellation requests; a cancel ends it at once
 
 
 async def watch_cancellations(worker: Worker, store: Store) -> None:
-    after = await store.last_event_id()
+    """Take the cancellation requests the store records for this worker (its `id` is the one
+    it fetches with, so the one the store names as holder) and cancel those it runs."""
     while True:
         try:
-            events = await store.read_events(after or None, limit=1000, wait=5.0)
+            requested = await store.cancel_requests(worker.id, wait=CANCEL_WAIT)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            log.debug("cancellation requests not read: %s", exc)
             await asyncio.sleep(1.0)
             continue
-        if events:
-            after = events[-1].id
-            wanted = [
-                e.job_id
-                for e in events
-                if e.type is EventType.CANCEL_REQUESTED and e.job_id in worker.running
-            ]
-            if wanted:
-                worker.cancel_jobs([job_id for job_id in wanted if job_id])
+        if requested:
+            worker.cancel_jobs(requested)
 
 
 async def write_progress_loop(worker: Worker, store: Store) -> None:

@@ -5,11 +5,13 @@ Blocking waits, not polling. `fetch(wait=...)` runs the claim script; when it le
 BLPOPs the wake-up lists of its queues (`{p}:wake:<queue>`) for at most `wait`, or less when a
 delayed job falls due sooner, then claims again. Scripts that make a job ready (enqueue,
 release, recover, requeue, promote, resume) push a token there, capped to a few, so an idle
-worker costs one BLPOP per `wait` and wakes within milliseconds. Blocking commands (BLPOP,
-XREAD BLOCK) use a second client with no socket timeout of its own: each blocking call gets an
-asyncio deadline of its block time plus a grace instead. (redis-py sends through
-`asyncio.wait_for` when a socket timeout is set, and on Python 3.11 that can swallow a
-cancellation landing as the send completes: a cancelled worker would then sit in BLPOP.)
+worker costs one BLPOP per `wait` and wakes within milliseconds. `cancel_requests(wait=...)`
+BLPOPs the worker's own request list (`{p}:cancels:<worker>`, filled by cancel.lua), then LPOPs
+the rest. Blocking commands (BLPOP, XREAD BLOCK) use a second client with no socket timeout of
+its own: each blocking call gets an asyncio deadline of its block time plus a grace instead.
+(redis-py sends through `asyncio.wait_for` when a socket timeout is set, and on Python 3.11
+that can swallow a cancellation landing as the send completes: a cancelled worker would then
+sit in BLPOP.)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ BLOCK_GRACE = 5.0  # a blocking call still silent this long after its block ends
 BATCH = 1000  # promote / recover / cleanup steps: at most this many jobs per script call
 FETCH_PROMOTE = 200  # due jobs a fetch promotes first, at most (promote() takes the rest)
 LIST_BUDGET = 1000  # index entries one list_jobs call may examine when filtering
+CANCELS_TAKEN = 1000  # cancellation requests one cancel_requests call takes, at most
 
 _event_decoder = msgspec.msgpack.Decoder(Event)
 _event_encoder = msgspec.msgpack.Encoder()
@@ -265,6 +268,20 @@ class RedisStore:
     async def release_strays(self, worker: str, held: Sequence[str]) -> int:
         return await self._scripts.release_strays(worker, held)
 
+    async def cancel_requests(self, worker: str, wait: float = 0.0) -> list[str]:
+        key = self._keys.cancels(worker)
+        if wait <= 0:
+            return _texts(await self._client.lpop(key, CANCELS_TAKEN))
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            popped = await self._blocked(
+                remaining, lambda ms: self._blocking.blpop([key], ms / 1000)
+            )
+            if popped is not None:
+                rest = await self._client.lpop(key, CANCELS_TAKEN - 1)
+                return [popped[1].decode(), *_texts(rest)]
+        return []
+
     async def workers(self) -> list[WorkerInfo]:
         found = []
         for worker_id, encoded, beat in sorted(await self._scripts.workers()):
@@ -308,6 +325,11 @@ def _raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _texts(reply: Any) -> list[str]:
+    """An LPOP-with-count reply (None when the list is empty) as strings."""
+    return [value.decode() for value in reply or ()]
 
 
 def _event(raw_id: bytes, fields: dict[bytes, bytes]) -> Event:

@@ -27,6 +27,10 @@ layout lives in one Cluster slot today and can be spread by queue later.
     {p}:events             STREAM  one entry per event, field `e` = msgspec-encoded Event
     {p}:workers            ZSET  worker id -> when its registration lapses
     {p}:worker:<id>        HASH  info (msgspec-encoded WorkerInfo), beat (heartbeat time)
+    {p}:cancels:<id>       LIST  ids of jobs held by worker <id> whose cancellation was requested,
+                                 oldest first: cancel.lua RPUSHes (and sets a day's EXPIRE, so a
+                                 list no worker takes goes away), the worker LPOPs / BLPOPs,
+                                 unregister and recover (of one worker) delete it
 
 Scripts receive every key through KEYS: the fixed keys above and, for keys named by a queue, id
 or state discovered inside a script (a popped job id, a job's queue), the prefix of that family
@@ -56,8 +60,9 @@ BASE_FIELDS = (
     "events",
     "workers",
     "worker",
+    "cancels",
 )
-_PREFIXES = frozenset({"job", "ready", "wake", "done", "worker"})
+_PREFIXES = frozenset({"job", "ready", "wake", "done", "worker", "cancels"})
 
 
 class Keys:
@@ -99,3 +104,6 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self.of("worker") + worker_id
+
+    def cancels(self, worker_id: str) -> str:
+        return self.of("cancels") + worker_id

@@ -6,7 +6,9 @@ the modules beside this one do the work: `queueing` (the hot path), `admin`, `in
 
 Blocking waits (`fetch`, `read_events` with `wait > 0`) sleep until this process commits to the
 file, or `PRAGMA data_version` shows that another process did (checked every `POLL` seconds),
-or, for `fetch`, a scheduled job falls due; then they look again.
+or, for `fetch`, a scheduled job falls due; then they look again. `cancel_requests` waits the
+same way, except that in this process only a cancel wakes it (not every commit), and it looks
+with a read first, so that an idle look never takes the write lock.
 """
 
 from __future__ import annotations
@@ -117,7 +119,10 @@ class SqliteStore:
     # -- admin --------------------------------------------------------------------------------
 
     async def cancel(self, job_id: str) -> State | None:
-        return await self._db.write(admin.cancel, job_id)
+        state = await self._db.write(admin.cancel, job_id)
+        if state is State.ACTIVE:
+            self._db.cancels.wake()
+        return state
 
     async def requeue(self, job_ids: Sequence[str]) -> list[str]:
         return await self._db.write(admin.requeue, list(job_ids)) if job_ids else []
@@ -155,6 +160,22 @@ class SqliteStore:
 
     async def unregister(self, worker_id: str) -> None:
         await self._db.write(maintenance.unregister, worker_id)
+
+    async def cancel_requests(self, worker: str, wait: float = 0.0) -> list[str]:
+        deadline = time.monotonic() + wait
+        while True:
+            future = self._db.cancels.add() if wait > 0 else None
+            try:
+                asked, version = await self._db.run(admin.asked, worker)
+                if asked:
+                    return await self._db.write(admin.take_cancels, worker)
+                left = deadline - time.monotonic()
+                if future is None or left <= 0:
+                    return []
+                await self._wait(future, version, left)
+            finally:
+                if future is not None:
+                    self._db.cancels.discard(future)
 
     async def release_strays(self, worker: str, held: Sequence[str]) -> int:
         return await self._db.write(maintenance.release_strays, worker, frozenset(held))

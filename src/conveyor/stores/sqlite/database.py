@@ -7,7 +7,9 @@ one writer, and every state change is one short `BEGIN IMMEDIATE` transaction (`
 
 SQLite cannot notify another connection of a commit, so blocking waits poll `PRAGMA
 data_version` (it changes when another connection commits); commits made in this process wake
-waiters at once through a `Changes` signal shared by every connection to the same file.
+waiters at once through a `Changes` signal shared by every connection to the same file. A second
+signal fires only when a cancellation request is recorded: the worker waiting for those is not
+woken by every commit of its own busy neighbours.
 """
 
 from __future__ import annotations
@@ -83,13 +85,14 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-_changes: dict[str, Changes] = {}
+_changes: dict[tuple[str, str], Changes] = {}
 _changes_lock = threading.Lock()
 
 
-def changes_for(path: str) -> Changes:
+def changes_for(path: str, topic: str = "commits") -> Changes:
+    """The signal for `topic` on one file, shared by every connection to it in this process."""
     with _changes_lock:
-        return _changes.setdefault(path, Changes())
+        return _changes.setdefault((path, topic), Changes())
 
 
 @contextmanager
@@ -115,7 +118,8 @@ class Database:
     def __init__(self, path: str, *, events_max: int) -> None:
         self.path = path
         self.events_max = events_max
-        self.changes = changes_for(path)
+        self.changes = changes_for(path)  # any commit
+        self.cancels = changes_for(path, "cancels")  # a cancellation request was recorded
         self._conn: sqlite3.Connection | None = None  # touched only by the worker thread
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0

@@ -25,6 +25,7 @@ from conveyor.stores.sqlite.records import (
 )
 
 CLEANUP_CHUNK = 2000  # rows deleted per transaction, so that cleanup never holds the lock long
+CANCELS_KEPT = 86_400.0  # seconds an untaken cancellation request is kept (its worker is gone)
 
 _HELD_COLUMNS = "rowid, id, queue, function, attempt, crashes, max_crashes, worker"
 # `lease_until` bounds pick the jobs_active index; rowid order is enqueue order, as in memory
@@ -61,6 +62,7 @@ def recover(conn: sqlite3.Connection, now: float) -> int:
 
 def recover_worker(conn: sqlite3.Connection, now: float, worker: str, reason: str) -> int:
     """The same for every job a dead worker holds, whatever its lease says."""
+    conn.execute("DELETE FROM cancels WHERE worker = ?", (worker,))
     return _take_back(conn, now, conn.execute(_HELD_BY, (worker,)).fetchall(), reason)
 
 
@@ -112,6 +114,7 @@ def cleanup(conn: sqlite3.Connection, dlq_max: int, events_max: int) -> int:
             removed += conn.execute(_DEAD_OLDEST, (dead - dlq_max,)).rowcount
         events.trim(conn, events_max)
         conn.execute("DELETE FROM workers WHERE expires_at <= ?", (now,))
+        conn.execute("DELETE FROM cancels WHERE requested_at <= ?", (now - CANCELS_KEPT,))
     return removed
 
 
@@ -127,6 +130,7 @@ def heartbeat(conn: sqlite3.Connection, now: float, info: WorkerInfo, ttl: float
 def unregister(conn: sqlite3.Connection, now: float, worker_id: str) -> None:
     """Forget the worker; its jobs still active go back to the front, no crash counted."""
     conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+    conn.execute("DELETE FROM cancels WHERE worker = ?", (worker_id,))
     _release(conn, now, conn.execute(_HELD_BY, (worker_id,)).fetchall())
 
 

@@ -77,5 +77,15 @@ CREATE TABLE IF NOT EXISTS workers (
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 
+-- cancellation requests of active jobs, for the worker holding each (`cancel_requests` takes
+-- them; unregister, recover_worker and cleanup drop what a gone worker never took)
+CREATE TABLE IF NOT EXISTS cancels (
+    id INTEGER PRIMARY KEY,                 -- request order
+    worker TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    requested_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cancels_worker ON cancels (worker, id);
+
 -- the layout's version, for migrations to come
 PRAGMA user_version = 1;

@@ -1,7 +1,7 @@
 --[[ lib.lua: the helpers every transition shares. scripts.py puts this text in front of each
   script, so there is one copy of the rules for indexes, counters, wake-ups and events.
 
-  KEYS[1..16]  the base keys, in keys.py BASE_FIELDS order (families end in ':', the script
+  KEYS[1..17]  the base keys, in keys.py BASE_FIELDS order (families end in ':', the script
                appends a queue, id or state to them)
   ARGV[1]      how many events the stream keeps (XADD MAXLEN ~)
 
@@ -13,7 +13,7 @@ local K = {
   job = KEYS[1], ready = KEYS[2], wake = KEYS[3], scheduled = KEYS[4], retrying = KEYS[5],
   active = KEYS[6], done = KEYS[7], expiry = KEYS[8], keys = KEYS[9], counts = KEYS[10],
   queues = KEYS[11], paused = KEYS[12], seq = KEYS[13], events = KEYS[14],
-  workers = KEYS[15], worker = KEYS[16],
+  workers = KEYS[15], worker = KEYS[16], cancels = KEYS[17],
 }
 local EVENTS_MAX = ARGV[1]
 local NULL = cjson.null -- cmsgpack packs it as nil: a None kept inside event data

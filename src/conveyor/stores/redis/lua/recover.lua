@@ -1,6 +1,7 @@
 --[[ recover: take back jobs whose worker is gone, counting a crash each. Either every job
   whose lease expired (the worker stopped renewing), or every job active under one worker
-  (its supervisor saw the process die), whatever its lease says.
+  (its supervisor saw the process die), whatever its lease says; that worker's untaken
+  cancellation requests are dropped too.
 
   KEYS     the base keys (lib.lua)
   ARGV[1]  events cap
@@ -48,6 +49,7 @@ if worker == '' then
   candidates = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 else
   candidates = held_by(worker)
+  redis.call('DEL', K.cancels .. worker)
 end
 for _, job in ipairs(active_in_order(candidates, { 'n' })) do take_back(job) end
 commit()

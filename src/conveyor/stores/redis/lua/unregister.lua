@@ -1,4 +1,5 @@
---[[ unregister: remove a worker, and release every job still active under its id.
+--[[ unregister: remove a worker, and release every job still active under its id; drop the
+  cancellation requests it never took.
 
   KEYS     the base keys (lib.lua)
   ARGV[1]  events cap
@@ -11,6 +12,7 @@
 local worker = ARGV[2]
 redis.call('DEL', K.worker .. worker)
 redis.call('ZREM', K.workers, worker)
+redis.call('DEL', K.cancels .. worker)
 local released = release_held(worker, {})
 commit()
 return released
