@@ -84,6 +84,10 @@ def worker(
     max_jobs: Annotated[int | None, typer.Option(min=1, help="recycle after N jobs")] = None,
     max_memory: Annotated[int | None, typer.Option(min=1, help="recycle past N MB")] = None,
     burst: Annotated[bool, typer.Option(help="stop when nothing is left to run")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="serve this process's /metrics (child i: port + i)"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     log_format: Annotated[str, typer.Option(help="plain or json")] = "plain",
     worker_id: Annotated[str | None, typer.Option("--id", hidden=True)] = None,
@@ -112,11 +116,17 @@ def worker(
     if (count == 1 and max_jobs is None and max_memory is None) or supervisor or burst:
         from conveyor.worker.process import serve
 
+        if metrics_port is not None:
+            from conveyor.metrics import WorkerMetrics
+
+            metrics = WorkerMetrics()
+            metrics.serve(metrics_port)
+            app.add_middleware(metrics)
         raise typer.Exit(serve(app, options))
     from conveyor.worker.supervisor import Supervisor
 
     child_args = ["--log-level", log_level, "--log-format", log_format]
-    runner = Supervisor(app, app_ref, options, count, child_args)
+    runner = Supervisor(app, app_ref, options, count, child_args, metrics_port)
     raise typer.Exit(asyncio.run(runner.run()))
 
 

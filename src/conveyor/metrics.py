@@ -11,15 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from conveyor.context import Context
 from conveyor.events import Event, EventType
+from conveyor.hooks import Middleware
+from conveyor.job import Outcome
 from conveyor.stores.base import QueueStats, WorkerInfo
 
 if TYPE_CHECKING:
@@ -28,7 +39,7 @@ if TYPE_CHECKING:
     from conveyor.app import Conveyor
     from conveyor.cache import Cache
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "WorkerMetrics"]
 
 log = logging.getLogger("conveyor.metrics")
 
@@ -198,3 +209,44 @@ class _StoreSnapshot(Collector):
             for name, family in families.items():
                 family.add_metric([stats.name], getattr(stats, name))
         yield from families.values()
+
+
+class WorkerMetrics(Middleware):
+    """A worker process's own metrics, served on `port` (`conveyor worker --metrics-port N`;
+    with `-p N`, child i serves port N + i): attempts by outcome, run time, jobs running."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ["queue", "function"]
+        self.finished = Counter(
+            "conveyor_worker_jobs_finished_total",
+            "Attempts this process ended, by outcome",
+            [*labels, "outcome"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "conveyor_worker_job_duration_seconds",
+            "Run time of an attempt in this process",
+            labels,
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.running = Gauge(
+            "conveyor_worker_jobs_running", "Jobs running in this process", registry=self.registry
+        )
+        self._started: dict[tuple[str, int], float] = {}
+
+    async def before_run(self, ctx: Context) -> None:
+        self._started[(ctx.job_id, ctx.attempt)] = time.perf_counter()
+        self.running.inc()
+
+    async def after_run(self, ctx: Context, outcome: Outcome) -> None:
+        self.running.dec()
+        started = self._started.pop((ctx.job_id, ctx.attempt), None)
+        self.finished.labels(ctx.queue, ctx.function, outcome.state.value).inc()
+        if started is not None:
+            self.duration.labels(ctx.queue, ctx.function).observe(time.perf_counter() - started)
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:  # scraped from outside
+        """Serve /metrics from a daemon thread."""
+        start_http_server(port, addr=host, registry=self.registry)

@@ -51,12 +51,14 @@ class Supervisor:
         options: WorkerOptions,
         processes: int,
         child_args: list[str],
+        metrics_port: int | None = None,
     ) -> None:
         self.app = app
         self.app_ref = app_ref
         self.options = options
         self.target = max(1, processes)
         self.child_args = child_args  # passed through to every child (log format, ...)
+        self.metrics_port = metrics_port  # child i serves /metrics on metrics_port + i
         self.id = f"{socket.gethostname()}-{os.getpid()}-sup-{secrets.token_hex(2)}"
         self.children: dict[int, Child] = {}
         self.slots: dict[int, asyncio.Task[None]] = {}
@@ -127,14 +129,14 @@ class Supervisor:
             await asyncio.sleep(backoff)
 
     async def _run_child(self, index: int, worker_id: str) -> int:
-        process = await asyncio.create_subprocess_exec(*self._argv(worker_id))
+        process = await asyncio.create_subprocess_exec(*self._argv(index, worker_id))
         self.children[index] = Child(worker_id, process)
         try:
             return await process.wait()
         finally:
             self.children.pop(index, None)
 
-    def _argv(self, worker_id: str) -> list[str]:
+    def _argv(self, index: int, worker_id: str) -> list[str]:
         o = self.options
         argv = [
             sys.executable,
@@ -161,6 +163,8 @@ class Supervisor:
             argv += ["--max-jobs", str(o.max_jobs)]
         if o.max_memory is not None:
             argv += ["--max-memory", str(o.max_memory)]
+        if self.metrics_port is not None:
+            argv += ["--metrics-port", str(self.metrics_port + index)]
         return argv + self.child_args
 
     async def _stop_children(self) -> None:
