@@ -41,6 +41,12 @@ format: $(STAMP)
 bench: $(STAMP) redis-server
 	$(PY) -m bench $(BENCH_ARGS)
 
+## bench-cache: conveyor.cache beside cashews and aiocache on a private redis-server; writes
+## docs/cache-benchmarks.md (about 4 minutes; BENCH_ARGS=--quick for a smoke run)
+.PHONY: bench-cache
+bench-cache: $(STAMP) redis-server
+	$(PY) -m bench.cache $(BENCH_ARGS)
+
 # The tests start their own private redis-server on a free port; this makes sure the binary
 # exists (Debian's package) on a bare machine.
 redis-server:

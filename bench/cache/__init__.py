@@ -1,0 +1,1 @@
+"""The cache benchmark: `conveyor.cache` beside cashews, aiocache and bare redis-py."""
