@@ -64,7 +64,10 @@ async def test_second_signal_exits_at_once(workers: Workers) -> None:
     await await_for(lambda: _started(workers, ids), timeout=30)
     process.send_signal(signal.SIGTERM)
     process.send_signal(signal.SIGINT)
-    assert await asyncio.to_thread(process.wait, 10) == 128 + signal.SIGINT
+    # both may be pending at once, and Linux delivers the lower-numbered first: either order
+    # is a first and a second signal, and the second ends the process with 128 + its number
+    code = await asyncio.to_thread(process.wait, 10)  # long before the 60 s grace
+    assert code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
 
 
 async def test_sigkill_of_the_whole_tree_loses_nothing(workers: Workers) -> None:

@@ -154,9 +154,9 @@ class RedisBackend:
 
             raise InvalidURL(f"cache URL {redact_unsafe(url)!r}: {exc}") from None
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, socket_timeout: bool = True) -> dict[str, Any]:
         options: dict[str, Any] = {
-            "socket_timeout": self.timeout,
+            "socket_timeout": self.timeout if socket_timeout else None,
             "socket_connect_timeout": self.timeout,
         }
         if not self.url.lower().startswith("unix:"):
@@ -171,7 +171,10 @@ class RedisBackend:
                 for old in [old for old in self._async if old.is_closed()]:
                     del self._async[old]  # its loop is gone (asyncio.run returned): let it go
                 retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
-                client = redis.asyncio.Redis.from_url(self.url, retry=retry, **self._options())
+                # no socket timeout: redis-py would arm an asyncio timer per reply (a quarter of
+                # a 100-key pipeline's time); `arun` puts one deadline around the whole call
+                options = self._options(socket_timeout=False)
+                client = redis.asyncio.Redis.from_url(self.url, retry=retry, **options)
                 self._async[loop] = client
         return client
 
@@ -205,12 +208,13 @@ class RedisBackend:
             return plan.parse([])
         client = self._aclient()
         try:
-            try:
-                return await self._asend(client, plan)
-            except NoScriptError:
-                for script in SCRIPTS:
-                    await client.script_load(script.body)
-                return await self._asend(client, plan)
+            async with asyncio.timeout(self.timeout):
+                try:
+                    return await self._asend(client, plan)
+                except NoScriptError:
+                    for script in SCRIPTS:
+                        await client.script_load(script.body)
+                    return await self._asend(client, plan)
         except ResponseError as exc:
             raise self._sorted(exc, plan) from exc
 
@@ -310,9 +314,10 @@ class RedisBackend:
     async def aclear(self, prefix: str) -> int:
         client, removed, cursor = self._aclient(), 0, 0
         while True:
-            cursor, keys = await client.scan(cursor, match=_escape(prefix), count=SCAN_COUNT)
-            if keys:
-                removed += int(await client.unlink(*keys))
+            async with asyncio.timeout(self.timeout):
+                cursor, keys = await client.scan(cursor, match=_escape(prefix), count=SCAN_COUNT)
+                if keys:
+                    removed += int(await client.unlink(*keys))
             if cursor == 0:
                 return removed
 
