@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## demo: install into .venv and run real jobs on the embedded SQLite store (no Redis needed)
 demo: $(STAMP)
-	$(PY) -m conveyor.demo
+	$(VENV)/bin/conveyor demo
 
 ## test: lint, type-check, then the whole suite against memory, SQLite and a private redis-server
 test: $(STAMP) redis-server lint typecheck

@@ -53,3 +53,11 @@ def poison(ctx: Context) -> None:
     """Kills the process that runs it, every time."""
     note(ctx, "start")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.job(retries=0)
+def fail_once(ctx: Context) -> str:
+    """Fails its first attempt (so it lands in the dead-letter queue), succeeds after a requeue."""
+    if ctx.attempt == 1:
+        raise RuntimeError("the first attempt fails")
+    return "ok"

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.events import Event
 from conveyor.job import Job, Priority, State
-from conveyor.serializers import decode_payload, decode_result
+from conveyor.views import event_view, job_view
 
 
 class Strict(BaseModel):
@@ -81,48 +80,7 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
-        try:
-            payload = decode_payload(job.payload)
-            args, kwargs, meta = payload.args, payload.kwargs, payload.meta or {}
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            args, kwargs, meta = [], {}, {"undecodable_payload": True}
-        result = None
-        if job.result is not None:
-            try:
-                result = msgspec.to_builtins(decode_result(job.result))
-            except (msgspec.DecodeError, TypeError):
-                result = None
-        return cls(
-            id=job.id,
-            function=job.function,
-            queue=job.queue,
-            priority=job.priority,
-            state=job.state,
-            attempt=job.attempt,
-            errors=job.errors,
-            crashes=job.crashes,
-            key=job.key,
-            owner=owner_of(meta),
-            created_at=job.created_at,
-            run_at=job.run_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            expires_at=job.expires_at,
-            lease_until=job.lease_until,
-            worker=job.worker,
-            cancel_requested=job.cancel_requested,
-            args=msgspec.to_builtins(args),
-            kwargs=msgspec.to_builtins(kwargs),
-            meta=msgspec.to_builtins(meta),
-            result=result,
-            error=ErrorInfo(**msgspec.structs.asdict(job.error)) if job.error else None,
-            progress=ProgressInfo(**msgspec.structs.asdict(job.progress)) if job.progress else None,
-        )
-
-
-def owner_of(meta: dict[str, Any]) -> str | None:
-    owner = meta.get("owner")
-    return owner if isinstance(owner, str) else None
+        return cls(**job_view(job))
 
 
 class JobList(BaseModel):
@@ -226,16 +184,7 @@ class EventOut(BaseModel):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        return cls(
-            id=event.id,
-            type=event.type.value,
-            time=event.time,
-            job_id=event.job_id,
-            queue=event.queue,
-            function=event.function,
-            attempt=event.attempt,
-            data=msgspec.to_builtins(event.data) if event.data else None,
-        )
+        return cls(**event_view(event))
 
 
 class Problem(BaseModel):

@@ -80,7 +80,7 @@ def install(api: FastAPI) -> None:
 
     @api.exception_handler(JobNotFound)
     async def not_found(request: Request, exc: JobNotFound) -> JSONResponse:
-        return problem(404, f"no job with id {exc.args[0]!r}" if exc.args else "no such job")
+        return problem(404, str(exc))
 
     @api.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -1,69 +1,22 @@
-"""The `conveyor` command (also `python -m conveyor`). Thin: every command calls the core.
-
-Exit codes: 0 success; 1 a failure the message explains (store unreachable, ...); 2 bad usage
-(an unknown option, an app that cannot be imported); 3 a worker recycled itself (`--max-jobs`,
-`--max-memory`); 128 + N after a second signal N.
-"""
+"""The long-running commands: `worker` and `serve`."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import os
+import shlex
 import sys
 from typing import Annotated, Any
 
 import typer
 
+from conveyor.cli.common import cli, fail
+from conveyor.cli.logs import setup_logging
 from conveyor.discovery import load_app
 from conveyor.errors import ConfigurationError
 
-cli = typer.Typer(
-    help="Conveyor: background jobs that are easy to start, fast, and hard to lose.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-@cli.callback()
-def _group() -> None:
-    """Conveyor: background jobs that are easy to start, fast, and hard to lose.
-
-    Exit codes: 0 success; 1 a failure the message explains; 2 bad usage; 3 a worker recycled
-    itself (--max-jobs, --max-memory); 128+N after a second signal N.
-    """
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": record.process,
-        }
-        for field in ("job_id", "function"):
-            if hasattr(record, field):
-                line[field] = getattr(record, field)
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line)
-
-
-def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
-        )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
+LogFormat = Annotated[str, typer.Option(help="plain, rich or json")]
 
 
 @cli.command()
@@ -88,18 +41,25 @@ def worker(
         int | None,
         typer.Option(min=1, max=65535, help="serve this process's /metrics (child i: port + i)"),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
-    log_format: Annotated[str, typer.Option(help="plain or json")] = "plain",
+    reload: Annotated[
+        bool, typer.Option(help="restart when a .py file under the current directory changes")
+    ] = False,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "plain",
     worker_id: Annotated[str | None, typer.Option("--id", hidden=True)] = None,
     supervisor: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run workers for APP: one process, or a supervisor of several (-p N)."""
-    setup_logging(log_level, log_format)
+    try:
+        setup_logging(log_level, log_format)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    if reload:
+        raise typer.Exit(_reloading([a for a in sys.argv[1:] if a != "--reload"]))
     try:
         app = load_app(app_ref)
     except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), 2) from None
     overrides: dict[str, Any] = {
         "queues": queues,
         "concurrency": concurrency,
@@ -130,28 +90,45 @@ def worker(
     raise typer.Exit(asyncio.run(runner.run()))
 
 
+def _reloading(args: list[str]) -> int:
+    """Run the worker command in a child, restarted (SIGTERM, then a fresh one) on changes."""
+    import watchfiles
+
+    command = shlex.join([sys.executable, "-m", "conveyor", *args])
+    typer.echo(f"watching {os.getcwd()} for changes; running: {command}", err=True)
+    watchfiles.run_process(
+        os.getcwd(),
+        target=command,
+        watch_filter=watchfiles.PythonFilter(),
+        sigint_timeout=30,
+    )
+    return 0
+
+
 @cli.command()
 def serve(
     app_ref: Annotated[str, typer.Argument(metavar="APP", help="module:attribute or module")],
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
     prefix: Annotated[str, typer.Option(help="serve every route under this path")] = "",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    log_level: LogLevel = "info",
 ) -> None:
     """Serve the HTTP API for APP (uvicorn). A token in CONVEYOR_API_TOKEN guards writes."""
     setup_logging(log_level, "plain")
     try:
         app = load_app(app_ref)
     except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), 2) from None
     import uvicorn
 
     from conveyor.api import create_app
 
-    api = create_app(app, prefix=prefix)
-    uvicorn.run(api, host=host, port=port, log_level=log_level.lower())
+    uvicorn.run(create_app(app, prefix=prefix), host=host, port=port, log_level=log_level.lower())
 
 
-def main() -> None:
-    cli()
+@cli.command()
+def demo() -> None:
+    """Run a mixed workload on the embedded SQLite store (no Redis) and show what happened."""
+    from conveyor.demo import main as run_demo
+
+    raise typer.Exit(run_demo())

@@ -1,0 +1,66 @@
+"""A job record as plain data (JSON-ready): what the HTTP API returns and `conveyor job show`
+prints. Arguments and results are decoded; bytes become base64, datetimes ISO 8601 strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from conveyor.events import Event
+from conveyor.job import Job
+from conveyor.serializers import decode_payload, decode_result
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    try:
+        payload = decode_payload(job.payload)
+        args, kwargs, meta = payload.args, payload.kwargs, payload.meta or {}
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        args, kwargs, meta = [], {}, {"undecodable_payload": True}
+    result = None
+    if job.result is not None:
+        try:
+            result = msgspec.to_builtins(decode_result(job.result))
+        except (msgspec.DecodeError, TypeError):
+            result = None
+    owner = meta.get("owner")
+    return {
+        "id": job.id,
+        "function": job.function,
+        "queue": job.queue,
+        "priority": job.priority.value,
+        "state": job.state.value,
+        "attempt": job.attempt,
+        "errors": job.errors,
+        "crashes": job.crashes,
+        "key": job.key,
+        "owner": owner if isinstance(owner, str) else None,
+        "created_at": job.created_at,
+        "run_at": job.run_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "expires_at": job.expires_at,
+        "lease_until": job.lease_until,
+        "worker": job.worker,
+        "cancel_requested": job.cancel_requested,
+        "args": msgspec.to_builtins(args),
+        "kwargs": msgspec.to_builtins(kwargs),
+        "meta": msgspec.to_builtins(meta),
+        "result": result,
+        "error": msgspec.to_builtins(job.error) if job.error else None,
+        "progress": msgspec.to_builtins(job.progress) if job.progress else None,
+    }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type.value,
+        "time": event.time,
+        "job_id": event.job_id,
+        "queue": event.queue,
+        "function": event.function,
+        "attempt": event.attempt,
+        "data": msgspec.to_builtins(event.data) if event.data else None,
+    }
