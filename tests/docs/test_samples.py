@@ -11,12 +11,13 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
-PAGES = sorted(p for p in DOCS.glob("*.md") if BLOCK.search(p.read_text()))
+PAGES = sorted(p for p in DOCS.rglob("*.md") if BLOCK.search(p.read_text()))
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
 def test_samples_run(page: Path) -> None:
-    module = types.ModuleType(f"docs_{page.stem}")  # a real module: dataclasses look it up
+    name = "docs_" + "_".join(page.relative_to(DOCS).with_suffix("").parts)
+    module = types.ModuleType(name)  # a real module: dataclasses look it up
     sys.modules[module.__name__] = module
     try:
         for number, match in enumerate(BLOCK.finditer(page.read_text()), 1):
