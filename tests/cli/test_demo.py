@@ -11,8 +11,12 @@ from pathlib import Path
 def test_demo_runs_on_the_embedded_store(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_URL", "REDIS_URL")}
     done = subprocess.run(
-        [sys.executable, "-m", "conveyor", "demo"], cwd=tmp_path, env=env | {"COLUMNS": "160"},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "conveyor", "demo"],
+        cwd=tmp_path,
+        env=env | {"COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
