@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck format redis-server faults bench clean
+.PHONY: demo test lint typecheck format redis-server chromium screenshots faults bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Conveyor needs Python 3.11+"'
@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/conveyor demo
 
 ## test: lint, type-check, then the whole suite against memory, SQLite and a private redis-server
-test: $(STAMP) redis-server lint typecheck
+test: $(STAMP) redis-server chromium lint typecheck
 	$(PY) -m pytest
 
 ## faults: the heaviest fault and soak cases
@@ -46,6 +46,17 @@ bench: $(STAMP) redis-server
 .PHONY: bench-cache
 bench-cache: $(STAMP) redis-server
 	$(PY) -m bench.cache $(BENCH_ARGS)
+
+## screenshots: every dashboard page, light and dark, into docs/screenshots/
+screenshots: $(STAMP) redis-server chromium
+	CONVEYOR_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/dashboard -k screenshots -q
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "chromium missing: installing Debian's package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	}
 
 # The tests start their own private redis-server on a free port; this makes sure the binary
 # exists (Debian's package) on a bare machine.

@@ -41,13 +41,17 @@ def create_app(
     max_body: int = MAX_BODY,
     caches: Sequence[Cache] = (),
     status_ttl: float = 10.0,
+    dashboard: bool = True,
+    read_only: bool = False,
 ) -> FastAPI:
     """The API for `app`.
 
     `token` (default: `CONVEYOR_API_TOKEN`) is required as a bearer token on writes, and on
     reads too when `read_token` (default: `CONVEYOR_API_READ_TOKEN=1`). `authenticate` and
     `authorize` are the hooks described in `conveyor.api.security`. `prefix` puts every route
-    under it (`/api`); `caches` adds those caches' counters to `/metrics`.
+    under it (`/api`); `caches` adds those caches' counters to `/metrics`. The dashboard is
+    served under `{prefix}/ui` (`dashboard=False` leaves it out; `read_only=True` hides and
+    refuses its actions).
     """
     if token is None:
         token = os.environ.get("CONVEYOR_API_TOKEN") or None
@@ -87,6 +91,10 @@ def create_app(
         return Response(await metrics.render(), media_type=CONTENT_TYPE)
 
     api.include_router(router)
+    if dashboard:
+        from conveyor.dashboard import mount_dashboard
+
+        mount_dashboard(api, prefix.rstrip("/"), read_only)
     return api
 
 

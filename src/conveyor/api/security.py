@@ -31,6 +31,7 @@ Authorize = Callable[[str | None, str, Job], "bool | Awaitable[bool]"]
 
 bearer = HTTPBearer(auto_error=False, description="CONVEYOR_API_TOKEN, when one is set")
 SAFE_SITES = frozenset({"same-origin", "none"})
+TOKEN_COOKIE = "conveyor_token"  # set by the dashboard's sign-in (HttpOnly, SameSite=Strict)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Access:
                 raise HTTPException(403, f"refused a {site} write: send it from this site")
         if self.token and (write or self.read_token):
             supplied = credentials.credentials if credentials else ""
+            supplied = supplied or request.cookies.get(TOKEN_COOKIE, "")  # the dashboard's
             if not secrets.compare_digest(supplied.encode(), self.token.encode()):
                 raise HTTPException(
                     401,
