@@ -46,7 +46,8 @@ def test_sign_in_guards_actions(serve: Any) -> None:
         assert "httponly" in signed.headers["set-cookie"].lower()
         done = client.post("/ui/queues/default/pause", headers=SAME)
         assert done.status_code == 303 and "paused" in done.headers["location"]
-        other_site = client.post("/ui/queues/default/resume", headers={"Sec-Fetch-Site": "cross-site"})
+        elsewhere = {"Sec-Fetch-Site": "cross-site"}
+        other_site = client.post("/ui/queues/default/resume", headers=elsewhere)
         assert other_site.status_code == 403
 
     async def audit() -> list[Any]:
