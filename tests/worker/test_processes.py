@@ -7,6 +7,7 @@ Tests shorten the lease to keep the suite quick; with the defaults (lease 30 s, 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 
@@ -179,4 +180,17 @@ async def test_supervisor_grows_and_shrinks_on_signals(workers: Workers) -> None
     await await_for(lambda: children(2), timeout=30)
     supervisor.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(supervisor.wait, 30) == 0
+    await store.close()
+
+
+async def test_ctrl_c_to_the_whole_group_lets_running_jobs_finish(workers: Workers) -> None:
+    """A terminal's Ctrl-C signals the whole process group: the supervisor must ask its
+    children once, not let them count its request as a second signal."""
+    process = workers.start("--grace", "30", processes=2)
+    ids = await enqueue(workers.url, "nap", [(1.0,)])
+    await await_for(lambda: _started(workers, ids), timeout=30)
+    os.killpg(process.pid, signal.SIGINT)
+    assert await asyncio.to_thread(process.wait, 30) == 0
+    store = await connected(workers.url)
+    assert await all_in(store, ids, State.SUCCEEDED)  # finished, not released
     await store.close()

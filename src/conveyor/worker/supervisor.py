@@ -43,6 +43,14 @@ class Child:
     process: asyncio.subprocess.Process
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the supervisor dies (PR_SET_PDEATHSIG)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
 class Supervisor:
     def __init__(
         self,
@@ -129,7 +137,13 @@ class Supervisor:
             await asyncio.sleep(backoff)
 
     async def _run_child(self, index: int, worker_id: str) -> int:
-        process = await asyncio.create_subprocess_exec(*self._argv(index, worker_id))
+        # Its own process group: a Ctrl-C (sent to the terminal's whole group) reaches only the
+        # supervisor, which asks each child once; a child that saw the signal too would take
+        # the supervisor's request for a second signal and drop its running jobs. Dies with
+        # the supervisor (Linux), so killing the supervisor still ends the whole tree.
+        process = await asyncio.create_subprocess_exec(
+            *self._argv(index, worker_id), process_group=0, preexec_fn=die_with_parent
+        )
         self.children[index] = Child(worker_id, process)
         try:
             return await process.wait()
