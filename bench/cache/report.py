@@ -174,11 +174,12 @@ NOTES = [
     "- **Serializers**, each library's default: Conveyor msgspec MessagePack in a small "
     "envelope (flags, payload, expiry, tag versions); cashews pickle; aiocache 0.12's "
     "`RedisCache` JSON.",
-    "- **Timeouts**, each library's default: Conveyor sets a 0.5 s socket timeout and cashews "
-    "1 s, so their async redis-py clients arm an asyncio timeout for every reply they read "
-    "(each of a pipeline's 100 too); aiocache sets none on the socket but wraps each call in "
-    "`asyncio.wait_for` (5 s). The floor has no timeout in either venv (redis-py 5.x's "
-    "default; 8.x defaults to 5 s).",
+    "- **Timeouts**, each library's default: Conveyor's async client has no socket timeout "
+    "and puts one 0.5 s asyncio deadline around each call (its sync client a 0.5 s socket "
+    "timeout); cashews sets a 1 s socket timeout, so its async redis-py client arms an asyncio "
+    "timeout for every reply it reads (each of a pipeline's 100 too); aiocache sets none on the "
+    "socket but wraps each call in `asyncio.wait_for` (5 s). The floor has no timeout in either "
+    "venv (redis-py 5.x's default; 8.x defaults to 5 s).",
     "- **Connections**: Conveyor and aiocache use redis-py's unbounded pool; cashews a "
     "`BlockingConnectionPool` of at most 10 connections, so 50 tasks queue for them.",
     "- **Per call**: Conveyor reads through its fail-open layer (circuit breaker, hit/miss "
