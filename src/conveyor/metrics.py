@@ -32,6 +32,7 @@ from conveyor.events import Event, EventType
 from conveyor.hooks import Middleware
 from conveyor.job import Outcome
 from conveyor.stores.base import QueueStats, WorkerInfo
+from conveyor.views import worker_processes
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -192,8 +193,7 @@ class _StoreSnapshot(Collector):
             age = 0.0 if queue.oldest_queued_at is None else self.now - queue.oldest_queued_at
             oldest.add_metric([queue.name], max(0.0, age))
         workers = GaugeMetricFamily("conveyor_workers", "Live worker processes")
-        supervisors = {w.supervisor for w in self.workers if w.supervisor}
-        workers.add_metric([], sum(1 for w in self.workers if w.id not in supervisors))
+        workers.add_metric([], len(worker_processes(self.workers)))
         yield jobs
         yield oldest
         yield workers

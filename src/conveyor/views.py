@@ -10,6 +10,7 @@ import msgspec
 from conveyor.events import Event
 from conveyor.job import Job
 from conveyor.serializers import decode_payload, decode_result
+from conveyor.stores.base import WorkerInfo
 
 
 def job_view(job: Job) -> dict[str, Any]:
@@ -64,3 +65,9 @@ def event_view(event: Event) -> dict[str, Any]:
         "attempt": event.attempt,
         "data": msgspec.to_builtins(event.data) if event.data else None,
     }
+
+
+def worker_processes(workers: list[WorkerInfo]) -> list[WorkerInfo]:
+    """The registered workers that run jobs: a supervisor registers too, beside its children."""
+    supervisors = {w.supervisor for w in workers if w.supervisor}
+    return [w for w in workers if w.id not in supervisors]

@@ -30,7 +30,7 @@ from conveyor.cli.jobs import JOB_COLUMNS
 from conveyor.job import WAITING, Job, State
 from conveyor.stores import redact
 from conveyor.stores.base import QueueStats, WorkerInfo
-from conveyor.views import job_view
+from conveyor.views import job_view, worker_processes
 
 queues_cli = typer.Typer(help="Queues: list, pause, resume, purge.", invoke_without_command=True)
 dlq_cli = typer.Typer(
@@ -272,7 +272,7 @@ def health(
         try:
             async with asyncio.timeout(timeout):
                 store = await app.store()
-                alive = await store.workers()
+                alive = worker_processes(await store.workers())
         except Exception as exc:
             return {"ok": False, "store": redact(app.url), "error": f"{type(exc).__name__}: {exc}"}
         ok = len(alive) >= min_workers

@@ -26,6 +26,7 @@ from conveyor.api.security import reader, writer
 from conveyor.job import State
 from conveyor.stores import redact
 from conveyor.stores.base import Store
+from conveyor.views import worker_processes
 
 router = APIRouter()
 
@@ -222,9 +223,10 @@ async def health(
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT):
             store = await s.store()
-            stats, alive, now = await asyncio.gather(
+            stats, registered, now = await asyncio.gather(
                 store.queue_stats(), store.workers(), store.now()
             )
+        alive = worker_processes(registered)
     except Exception as exc:
         response.status_code = 503
         return HealthOut(
