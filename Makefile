@@ -23,7 +23,7 @@ test: $(STAMP) redis-server chromium lint typecheck
 
 ## faults: the heaviest fault and soak cases
 faults: $(STAMP) redis-server
-	$(PY) -m pytest -m faults --run-faults -s
+	$(PY) -m pytest -m faults --run-faults -s; status=$$?; $(PY) tests/faults/guarantees.py; exit $$status
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

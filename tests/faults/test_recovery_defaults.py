@@ -18,6 +18,7 @@ import pytest
 
 from contract.builders import new_job
 from conveyor import State
+from faults.record import record, store_kind
 from support.waiting import await_for
 from worker.harness import Workers, connected
 
@@ -60,7 +61,21 @@ async def test_recovery_with_default_lease(
         await await_for(all_done, timeout=120, interval=0.1)
         took = time.monotonic() - killed_at
         print(f"recovered {count} in-flight jobs {took:.1f}s after the kill")
-        assert took < (5 if supervised else 30 + 5)
+        limit = 5 if supervised else 30 + 5
+        ends = workers.ends()
+        record(
+            "F2" if supervised else "F1",
+            store_kind(shared_url),
+            met=took < limit,
+            enqueued=count,
+            completed=sum(1 for job_id in ids if ends[job_id]),
+            lost=0,
+            duplicates=sum(n - 1 for n in workers.starts().values() if n > 1),
+            recovery_s=round(took, 1),
+            kill="one child (parent lives)" if supervised else "whole process tree",
+            lease_s=30,
+        )
+        assert took < limit
     finally:
         workers.close()
         await store.close()
