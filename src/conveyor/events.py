@@ -30,6 +30,7 @@ class EventType(StrEnum):
     QUEUE_PAUSED = "queue.paused"
     QUEUE_RESUMED = "queue.resumed"
     QUEUE_PURGED = "queue.purged"  # data: count
+    STORE_RESET = "store.reset"  # the store lost its data (a Redis restarted empty; data: reason)
     ADMIN_ACTION = "admin.action"  # an operator acted from the dashboard (data: who, action, count)
 
 

@@ -104,6 +104,11 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.resets = Counter(
+            "conveyor_store_resets_total",
+            "Times a worker found the store's data lost (a Redis restarted empty)",
+            registry=self.registry,
+        )
         self.snapshot = _StoreSnapshot(self)
         self.registry.register(self.snapshot)
         self._ready: OrderedDict[str, float] = OrderedDict()
@@ -121,6 +126,8 @@ class Metrics:
             ready = self._ready.pop(job_id, None)
             if ready is not None:
                 self.wait.labels(queue, function).observe(max(0.0, event.time - ready))
+        elif event.type is EventType.STORE_RESET:
+            self.resets.inc()
         elif (outcome := OUTCOMES.get(event.type)) is not None:
             self.finished.labels(queue, function, outcome).inc()
             started = self._started.pop(job_id, None) if job_id else None

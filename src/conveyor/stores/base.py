@@ -241,6 +241,12 @@ class Maintenance(Protocol):
         `dlq_max`; trim the kept events. Returns how many jobs were removed."""
         ...
 
+    async def lost_data(self) -> str | None:
+        """Why the store's data was lost since the previous call (a Redis that restarted
+        without persistence, or was flushed), or None. The first call only takes its measure;
+        stores that cannot lose data without losing the process (memory, SQLite) return None."""
+        ...
+
     async def now(self) -> float:
         """The store's clock."""
         ...

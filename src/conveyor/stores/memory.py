@@ -105,6 +105,9 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
+    async def lost_data(self) -> str | None:
+        return None
+
     async def now(self) -> float:
         return self._clock()
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from conveyor.events import Event, EventType
 from conveyor.options import Options
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Maintenance:
             ("recover", options.reap_interval, store.recover),
             ("cleanup", options.cleanup_interval, lambda: store.cleanup(options.dlq_max)),
             ("cron", 1.0, self.cron),
+            ("continuity", 2.0, self.continuity),
         ]
         self.last_run: dict[str, float] = {}
         self.cron_seen: dict[str, float] = {}
@@ -51,6 +53,16 @@ class Maintenance:
                 raise
             except Exception as exc:
                 log.warning("maintenance %s failed: %s", name, exc)
+
+    async def continuity(self) -> None:
+        """Notice a store that lost its data (a Redis restarted empty): jobs are gone, and the
+        operator must hear of it at once: an error line and a `store.reset` event."""
+        reason = await self.store.lost_data()
+        if reason is None:
+            return
+        log.error("conveyor: %s", reason)
+        data = {"reason": reason, "worker": self.worker.id}
+        await self.store.publish([Event(type=EventType.STORE_RESET, time=time.time(), data=data)])
 
     async def cron(self) -> None:
         """Enqueue every tick of every cron entry due since the last look, once everywhere: the

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import redis
@@ -79,6 +80,7 @@ class RedisStore:
         self._scripts = Scripts(self._client, self._keys, events_max)
         self._sync_lock = threading.Lock()
         self._sync: tuple[redis.Redis, SyncEnqueue] | None = None
+        self._marker: bytes | None = None  # see lost_data
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -96,6 +98,24 @@ class RedisStore:
             if self._sync is not None:
                 self._sync[0].close()
                 self._sync = None
+
+    async def lost_data(self) -> str | None:
+        current = cast(bytes | None, await self._client.get(self._keys.marker))
+        if current is not None and current == self._marker:
+            return None
+        if current is None:
+            token = secrets.token_hex(8).encode()
+            created = await self._client.set(self._keys.marker, token, nx=True)
+            current = (
+                token if created else cast(bytes | None, await self._client.get(self._keys.marker))
+            )
+        known, self._marker = self._marker, current
+        if known is None:
+            return None  # the first look: nothing to compare with yet
+        return (
+            f"the Redis store at {self.url} lost its data (restarted without persistence, or"
+            " flushed): the jobs it held before are gone"
+        )
 
     async def now(self) -> float:
         seconds, micros = await self._client.time()

@@ -85,6 +85,7 @@ class Keys:
         self.queues = self.of("queues")
         self.paused = self.of("paused")
         self.counts = self.of("counts")
+        self.marker = f"{self.tag}:marker"  # a token that only a data loss removes
 
     def of(self, field: str) -> str:
         """A fixed key, or the prefix of a key family, by its name in BASE_FIELDS."""

@@ -43,6 +43,9 @@ class SqliteStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def lost_data(self) -> str | None:
+        return None  # the file is the data: nothing can empty it under a running process
+
     async def now(self) -> float:
         return time.time()
 
