@@ -255,5 +255,8 @@ class WorkerMetrics(Middleware):
             self.duration.labels(ctx.queue, ctx.function).observe(time.perf_counter() - started)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:  # scraped from outside
-        """Serve /metrics from a daemon thread."""
-        start_http_server(port, addr=host, registry=self.registry)
+        """Serve /metrics from a daemon thread; a port in use costs the metrics, not the worker."""
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            log.error("metrics: cannot serve on port %d (%s); running without them", port, exc)

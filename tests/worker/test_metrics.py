@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 
@@ -21,8 +22,20 @@ async def scrape(port: int) -> str | None:
         return None
 
 
+def two_free_ports() -> int:
+    """A port P with P + 1 free too (child i of the supervisor serves P + i)."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 async def test_each_process_serves_its_metrics(workers: Workers) -> None:
-    port = free_port()
+    port = two_free_ports()
     workers.start("--metrics-port", str(port), processes=2)
     ids = await enqueue(workers.url, "nap", [(0.01,)] * 10)
     store = await connected(workers.url)
