@@ -170,7 +170,8 @@ def main() -> int:
     print(
         f"\nThe jobs are kept in {DB}. Look at the same data with:\n"
         f"  conveyor jobs --url sqlite:///{DB}   (also: queues, dlq, info, job show ID)\n"
-        f"  conveyor serve conveyor.demo:app      then open http://127.0.0.1:8000/docs"
+        f"  conveyor serve conveyor.demo:app      then open http://127.0.0.1:8000/ui/ (the\n"
+        f"                                        dashboard) or /docs (the API)"
     )
     return 0 if worker.error is None else 1
 

@@ -61,3 +61,53 @@ def fail_once(ctx: Context) -> str:
     if ctx.attempt == 1:
         raise RuntimeError("the first attempt fails")
     return "ok"
+
+
+# -- fault tests (tests/faults/test_worker_faults.py, test_sqlite_faults.py) ----------------------
+
+
+@app.job
+async def die_after_body(ctx: Context) -> str:
+    """Its first attempt does its work, then kills its own process before returning: the worker
+    dies after the job's effects and before their completion is written (issue 10, F4)."""
+    note(ctx, "start")
+    note(ctx, "end")  # the job's effect
+    if ctx.attempt == 1:
+        await asyncio.sleep(0.2)  # allowed-sleep: lets the jobs fetched with it do theirs too
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "done"
+
+
+@app.job(retries=3, backoff=0.4, factor=2.0, jitter=0.25)
+def always_fails(ctx: Context) -> None:
+    """Raises on every attempt: 4 attempts, then the dead-letter queue (issue 10, F6)."""
+    note(ctx, "start")
+    raise RuntimeError(f"attempt {ctx.attempt} fails in {ctx.worker_id}")
+
+
+# A worker process whose wall clock is off (issue 10, F15): every `time.time()` in it, the
+# worker's and the stores' own, reads this many seconds ahead (negative: behind). The machine's
+# clock cannot be changed from a test; this shifts what the process sees of it.
+_CLOCK_OFFSET = float(os.environ.get("CONVEYOR_TEST_CLOCK_OFFSET", "0") or 0)
+if _CLOCK_OFFSET:
+    _true_time = time.time
+
+    def _skewed_time() -> float:
+        return _true_time() + _CLOCK_OFFSET
+
+    time.time = _skewed_time
+
+
+@app.job
+async def guarded_nap(ctx: Context, seconds: float) -> float:
+    """`nap` that also notes being stopped (lease given up, cancelled): every run of it that
+    its process outlives has a closing line, so runs of one id can be checked for overlap
+    (tests/faults/test_redis_faults.py, F10)."""
+    note(ctx, "start")
+    try:
+        await asyncio.sleep(seconds)  # allowed-sleep
+    except asyncio.CancelledError:
+        note(ctx, "stopped")
+        raise
+    note(ctx, "end")
+    return seconds
