@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from conveyor.job import Job
+from conveyor.job import TERMINAL, Job
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["JobStatusCache"]
 
 log = logging.getLogger("conveyor.cache")
+
+UNFINISHED_TTL = 1.0
 
 
 class _Read:
@@ -52,7 +54,7 @@ class JobStatusCache:
         named the job since it was read."""
         await self._follow()
         entry = self._entries.get(job_id)
-        if entry is not None and time.monotonic() - entry[1] < self.ttl:
+        if entry is not None and time.monotonic() - entry[1] < self._ttl_of(entry[0]):
             self._entries.move_to_end(job_id)
             self.hits += 1
             return entry[0]
@@ -75,6 +77,21 @@ class JobStatusCache:
             if len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return job
+
+    def _ttl_of(self, job: Job | None) -> float:
+        """Unfinished jobs change often: their entries live `UNFINISHED_TTL` at most, a bound on
+        staleness should an event be read late; finished ones live `ttl`."""
+        if job is None or job.state in TERMINAL:
+            return self.ttl
+        return min(self.ttl, UNFINISHED_TTL)
+
+    def offer(self, job: Job) -> None:
+        """A record read fresh from the store elsewhere (a finished wait): newer than what may
+        be cached until the follower sees its event, so it replaces it."""
+        self._entries[job.id] = (job, time.monotonic())
+        read = self._reads.get(job.id)
+        if read is not None:
+            read.overtaken = True  # an older read still in flight must not replace it
 
     def invalidate(self, job_id: str) -> None:
         self.invalidations += 1

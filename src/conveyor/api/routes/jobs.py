@@ -66,13 +66,15 @@ async def get_result(
     wait: Annotated[float, Query(ge=0, le=300, description="seconds to wait for the end")] = 0,
 ) -> ResultOut:
     """200 with the result (or the error) when the job is finished; 202 while it is not, after
-    waiting up to `wait` seconds for it to finish."""
-    job = await s.job(job_id, principal)
+    waiting up to `wait` seconds for it to finish. Read from the store itself, not the status
+    cache: a waiting client wants the newest state."""
+    job = await s.fresh_job(job_id, principal, "read")
     if wait and job.state not in TERMINAL:
         try:
             job = await s.app.wait(job_id, timeout=wait)
         except TimeoutError:
-            job = await s.job(job_id, principal)
+            job = await s.fresh_job(job_id, principal, "read")
+    s.statuses.offer(job)
     out = JobOut.of(job)
     finished = job.state in TERMINAL
     if not finished:
