@@ -85,5 +85,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="heaviest fault case: run with `make faults`")
     for item in items:
-        if "faults" in item.keywords:
+        if item.get_closest_marker("faults") is not None:
             item.add_marker(skip)

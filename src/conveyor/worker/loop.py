@@ -107,6 +107,8 @@ class Worker:
         self._stopping = True
         if self.loop is not None and self._stop_event is not None:
             self.call_threadsafe(self._stop_event.set)
+            if self._slot_free is not None:  # a fetch loop waiting for a free slot wakes too
+                self.call_threadsafe(self._slot_free.set)
 
     @property
     def stopping(self) -> bool:
