@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from conveyor.errors import InvalidArguments
+from conveyor.serializers import decodable
 
 __all__ = ["ArgumentTypes"]
 
@@ -34,7 +35,7 @@ class ArgumentTypes:
             if param.kind not in (*POSITIONAL, inspect.Parameter.KEYWORD_ONLY):
                 continue
             annotation = hints.get(param.name)
-            if annotation is None or not _convertible(annotation):
+            if annotation is None or not decodable(annotation):
                 continue
             self.checked.append(
                 (position if param.kind in POSITIONAL else None, param.name, annotation)
@@ -69,11 +70,3 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
         return typing.get_type_hints(fn)
     except Exception:  # an annotation naming something undefined: no conversion
         return {}
-
-
-def _convertible(annotation: Any) -> bool:
-    try:
-        msgspec.msgpack.Decoder(annotation)
-    except (TypeError, ValueError):
-        return False
-    return True

@@ -84,3 +84,12 @@ def decode_progress(data: bytes | None) -> Progress | None:
 
 def decode_any(data: bytes) -> Any:
     return _any_decoder.decode(data)
+
+
+def decodable(type: Any) -> bool:
+    """Whether msgspec can decode into `type` (a parameter or return annotation, say)."""
+    try:
+        msgspec.msgpack.Decoder(type)
+    except (TypeError, ValueError):
+        return False
+    return True

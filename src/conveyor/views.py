@@ -3,6 +3,7 @@ prints. Arguments and results are decoded; bytes become base64, datetimes ISO 86
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -71,3 +72,26 @@ def worker_processes(workers: list[WorkerInfo]) -> list[WorkerInfo]:
     """The registered workers that run jobs: a supervisor registers too, beside its children."""
     supervisors = {w.supervisor for w in workers if w.supervisor}
     return [w for w in workers if w.id not in supervisors]
+
+
+def duration(seconds: float) -> str:
+    """`850 ms`, `12.5 s`, `7 min`, `3.2 h`, `1.5 d`."""
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def ago(at: float | None) -> str:
+    """`12.5 s ago`, or `in 3 min` for a time to come; "" for none."""
+    if not at:
+        return ""
+    seconds = time.time() - at
+    text = duration(abs(seconds))
+    return f"in {text}" if seconds < 0 else f"{text} ago"

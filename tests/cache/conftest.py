@@ -3,11 +3,12 @@ against both."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from conveyor.cache import Cache
+from support.redis_server import RedisServer
 
 BACKENDS = ["memory", "redis"]
 
@@ -27,3 +28,12 @@ async def cache(cache_url: str) -> AsyncIterator[Cache]:
     finally:
         await opened.aclose()
         opened.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A private redis-server this test may stop, pause and restart."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()

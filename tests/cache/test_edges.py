@@ -7,20 +7,11 @@ import asyncio
 import gc
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from conveyor.cache import Cache
 from support.redis_server import RedisServer
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
 
 
 def open_circuit(cache: Cache, server: RedisServer) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,14 +13,6 @@ from support.redis_server import RedisServer
 from support.waiting import await_for, wait_for
 
 COOLDOWN = 0.5
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
 
 
 def outage_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

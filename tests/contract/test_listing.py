@@ -84,3 +84,14 @@ async def test_pages_cover_everything_once(store: Store) -> None:
 async def test_empty_listing(store: Store) -> None:
     page = await store.list_jobs(state=State.FAILED)
     assert page.jobs == [] and page.cursor is None
+
+
+async def test_collect_reads_every_page(store: Store) -> None:
+    from conveyor.stores.paging import collect
+
+    jobs = [new_job(queue="many") for _ in range(1203)] + [new_job(queue="other")]
+    await store.enqueue(jobs)
+    every = await collect(store, queue="many")
+    assert sorted(j.id for j in every) == sorted(j.id for j in jobs[:-1])
+    assert len(await collect(store, queue="many", limit=700)) == 700
+    assert await collect(store, state=State.FAILED) == []

@@ -106,6 +106,6 @@ def test_screenshots(site: Site, browser: Browser, tmp_path: Path) -> None:
         page = context.new_page()
         for name, path in [*PAGES, ("job", f"/ui/jobs/{running}")]:
             page.goto(site.url + path)
-            page.wait_for_timeout(400)  # let the progress bar and fonts settle
+            page.wait_for_timeout(400)  # allowed-sleep: the screenshot waits for fonts and the bar
             page.screenshot(path=str(out / f"{name}-{scheme}.png"), full_page=True)
         context.close()

@@ -92,10 +92,6 @@ def install(api: FastAPI) -> None:
         return problem(500, f"internal error ({type(exc).__name__}); the server log has details")
 
 
-def not_found(what: str) -> HTTPException:
-    return HTTPException(404, what)
-
-
 class BodyLimit:
     """Refuse request bodies over `limit` bytes with 413, by Content-Length or while streaming."""
 

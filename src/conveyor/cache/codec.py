@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["MISSING", "Codec", "Entry", "Serializer"]
+from conveyor.serializers import decodable
+
+__all__ = ["MISSING", "Codec", "Entry", "Serializer", "decodable"]
 
 Serializer = Literal["msgspec", "pickle"]
 
@@ -108,12 +110,3 @@ class Codec:
         if decoder is None:
             decoder = self._decoders[type] = msgspec.msgpack.Decoder(type)
         return decoder
-
-
-def decodable(type: Any) -> bool:
-    """Whether msgspec can decode into `type` (a function's return annotation, say)."""
-    try:
-        msgspec.msgpack.Decoder(type)
-    except (TypeError, ValueError):
-        return False
-    return True

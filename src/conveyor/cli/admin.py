@@ -30,6 +30,7 @@ from conveyor.cli.jobs import JOB_COLUMNS
 from conveyor.job import WAITING, Job, State
 from conveyor.stores import redact
 from conveyor.stores.base import QueueStats, WorkerInfo
+from conveyor.stores.paging import collect
 from conveyor.views import job_view, worker_processes
 
 queues_cli = typer.Typer(help="Queues: list, pause, resume, purge.", invoke_without_command=True)
@@ -182,21 +183,9 @@ def dlq(
 
 
 async def _failed(app: Conveyor, queue: str | None, function: str | None, limit: int) -> list[Job]:
-    store, cursor = await app.store(), None
-    found: list[Job] = []
-    while len(found) < limit:
-        page = await store.list_jobs(
-            state=State.FAILED,
-            queue=queue,
-            function=function,
-            cursor=cursor,
-            limit=min(500, limit - len(found)),
-        )
-        found += page.jobs
-        cursor = page.cursor
-        if cursor is None:
-            break
-    return found
+    return await collect(
+        await app.store(), state=State.FAILED, queue=queue, function=function, limit=limit
+    )
 
 
 @dlq_cli.command("requeue")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +18,7 @@ from conveyor.app import Conveyor
 from conveyor.discovery import load_app
 from conveyor.errors import ConfigurationError, ConveyorError, StoreUnavailable
 from conveyor.stores import redact, resolve_url
+from conveyor.views import ago
 
 T = TypeVar("T")
 
@@ -145,18 +145,3 @@ def cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(msgspec.to_builtins(value), default=str)
     return str(value)
-
-
-def ago(at: float, now: float | None = None) -> str:
-    seconds = (now or time.time()) - at
-    future = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 60:
-        text = f"{seconds:.0f}s"
-    elif seconds < 3600:
-        text = f"{seconds / 60:.0f}m"
-    elif seconds < 86400:
-        text = f"{seconds / 3600:.1f}h"
-    else:
-        text = f"{seconds / 86400:.1f}d"
-    return f"in {text}" if future else f"{text} ago"

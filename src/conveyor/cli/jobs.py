@@ -15,6 +15,7 @@ from conveyor.events import FINISHED, EventType
 from conveyor.ids import new_id
 from conveyor.job import REQUEUEABLE, TERMINAL, Job, NewJob, Priority, State
 from conveyor.serializers import Payload, encode_payload
+from conveyor.stores.paging import collect
 from conveyor.views import job_view
 
 JOB_COLUMNS = ["id", "function", "queue", "state", "attempt", "created_at", "finished_at"]
@@ -238,20 +239,7 @@ def list_jobs(
     app = open_app(url, None)
 
     async def work() -> list[Job]:
-        store, cursor = await app.store(), None
-        found: list[Job] = []
-        while len(found) < limit:
-            page = await store.list_jobs(
-                state=state,
-                queue=queue,
-                function=function,
-                cursor=cursor,
-                limit=min(500, limit - len(found)),
-            )
-            found += page.jobs
-            cursor = page.cursor
-            if cursor is None:
-                break
-        return found
+        store = await app.store()
+        return await collect(store, state=state, queue=queue, function=function, limit=limit)
 
     emit([job_view(job) for job in run(app, work)], JOB_COLUMNS, as_json)

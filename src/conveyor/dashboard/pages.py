@@ -14,6 +14,7 @@ from conveyor.dashboard import data
 from conveyor.dashboard.charts import stacked_bars
 from conveyor.dashboard.render import job_page_view, render
 from conveyor.job import State
+from conveyor.stores.paging import collect
 
 Svc = Annotated[Services, Depends(services)]
 PAGE = 50
@@ -171,12 +172,5 @@ async def find_jobs(
 
 
 async def failed_ids(s: Services, queue: str | None, function: str | None) -> list[str]:
-    store, ids, cursor = await s.store(), [], None
-    while True:
-        page = await store.list_jobs(
-            state=State.FAILED, queue=queue, function=function, cursor=cursor, limit=500
-        )
-        ids += [job.id for job in page.jobs]
-        cursor = page.cursor
-        if cursor is None:
-            return ids
+    failed = await collect(await s.store(), state=State.FAILED, queue=queue, function=function)
+    return [job.id for job in failed]

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from conveyor.dashboard.charts import depth_bar
 from conveyor.job import Job, State
 from conveyor.stores.base import QueueStats
-from conveyor.views import job_view
+from conveyor.views import ago, duration, job_view
 
 HERE = Path(__file__).parent
 STATES = [s.value for s in State]
@@ -24,27 +24,6 @@ DEPTH_STATES = ["active", "queued", "scheduled", "retrying", "failed"]
 env = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), trim_blocks=True
 )
-
-
-def ago(at: float | None) -> str:
-    if not at:
-        return ""
-    seconds = time.time() - at
-    text = duration(abs(seconds))
-    return f"in {text}" if seconds < 0 else f"{text} ago"
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
 
 
 def when(at: float | None) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from conveyor.job import State
+from typing import TYPE_CHECKING
+
+from conveyor.job import Job, State
+
+if TYPE_CHECKING:
+    from conveyor.stores.base import Inspection
 
 LIST_ORDER = (
     State.ACTIVE,
@@ -35,3 +40,29 @@ def make_cursor(index: int, offset: int) -> str:
 
 def states_listed(state: State | None) -> tuple[State, ...]:
     return LIST_ORDER if state is None else (state,)
+
+
+async def collect(
+    store: Inspection,
+    *,
+    state: State | None = None,
+    queue: str | None = None,
+    function: str | None = None,
+    limit: int | None = None,
+) -> list[Job]:
+    """Every job matching the filters (at most `limit`), read page by page with `list_jobs`."""
+    found: list[Job] = []
+    cursor: str | None = None
+    while limit is None or len(found) < limit:
+        page = await store.list_jobs(
+            state=state,
+            queue=queue,
+            function=function,
+            cursor=cursor,
+            limit=500 if limit is None else min(500, limit - len(found)),
+        )
+        found += page.jobs
+        cursor = page.cursor
+        if cursor is None:
+            break
+    return found

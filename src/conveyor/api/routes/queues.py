@@ -26,6 +26,7 @@ from conveyor.api.security import reader, writer
 from conveyor.job import State
 from conveyor.stores import redact
 from conveyor.stores.base import Store
+from conveyor.stores.paging import collect
 from conveyor.views import worker_processes
 
 router = APIRouter()
@@ -176,16 +177,8 @@ async def _matching(
     function: str | None,
     action: str,
 ) -> list[str]:
-    ids: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = await store.list_jobs(
-            state=State.FAILED, queue=queue, function=function, cursor=cursor, limit=500
-        )
-        ids += [j.id for j in page.jobs if await s.access.allows(principal, action, j)]
-        cursor = page.cursor
-        if cursor is None:
-            return ids
+    failed = await collect(store, state=State.FAILED, queue=queue, function=function)
+    return [j.id for j in failed if await s.access.allows(principal, action, j)]
 
 
 # -- cron and health --------------------------------------------------------------------------
