@@ -12,7 +12,8 @@
            both as strings; then 6 values per claim: id, function, queue, attempt, errors,
            payload
   Events   job.started (data: worker) per job leased; job.expired per queued job found past
-           its deadline (it is not leased)
+           its deadline (it is not leased); job.failed (data: error DamagedRecord, reason) per
+           damaged record found (lib.lua bury: to the dead-letter queue, not leased)
 
   Paused queues are skipped. A queue found empty loses its stale wake-up tokens; a queue that
   still has jobs when `count` is reached passes a token on, so another blocked fetcher wakes.
@@ -42,11 +43,12 @@ local function claim_from(queue)
     local asked = wanted
     local popped = redis.call('ZPOPMIN', ready, asked)
     for i = 1, #popped, 2 do
-      local job = load(popped[i], { 'payload', 'expires_at' })
-      if job and job.expires_at and job.expires_at ~= ''
-          and tonumber(job.expires_at) <= now then
+      local job, damage = load_checked(popped[i], { 'payload', 'expires_at' })
+      if not job then
+        bury(popped[i], queue, 'queued', damage, now, worker)
+      elseif job.expires_at and job.expires_at ~= '' and tonumber(job.expires_at) <= now then
         finish_job(job, 'expired', now, nil)
-      elseif job then
+      else
         take(job)
         wanted = wanted - 1
       end

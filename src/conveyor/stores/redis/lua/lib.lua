@@ -110,6 +110,64 @@ local function load(id, extra)
   return job
 end
 
+-- True when `s` is UTF-8 that Python decodes (a fast path for plain ASCII).
+local function is_text(s)
+  if not string.find(s, '[\128-\255]') then return true end
+  local i, n = 1, #s
+  while i <= n do
+    local c, size, low, high = s:byte(i), 0, 0x80, 0xBF
+    if c < 0x80 then size = 1
+    elseif c >= 0xC2 and c <= 0xDF then size = 2
+    elseif c >= 0xE0 and c <= 0xEF then
+      size = 3
+      if c == 0xE0 then low = 0xA0 elseif c == 0xED then high = 0x9F end
+    elseif c >= 0xF0 and c <= 0xF4 then
+      size = 4
+      if c == 0xF0 then low = 0x90 elseif c == 0xF4 then high = 0x8F end
+    else return false end
+    for j = i + 1, i + size - 1 do
+      local b = s:byte(j)
+      if not b or b < low or b > high then return false end
+      low, high = 0x80, 0xBF
+    end
+    i = i + size
+  end
+  return true
+end
+
+-- Like load(), for a record about to be handed to a worker or made ready: nil and what is
+-- wrong with it when the id is not UTF-8, the record is gone or not a hash, or a field the
+-- scripts and workers need is missing or not a number (written behind Conveyor's back).
+local REQUIRED = { 'state', 'queue', 'function', 'priority', 'attempt', 'errors', 'crashes',
+  'max_crashes', 'ttl' }
+local function load_checked(id, extra)
+  if not is_text(id) then return nil, 'the id is not UTF-8' end
+  local names = { unpack(FIELDS) }
+  for _, name in ipairs(extra or {}) do names[#names + 1] = name end
+  local values = redis.pcall('HMGET', K.job .. id, unpack(names))
+  if values.err then
+    return nil, 'the record is a ' .. redis.call('TYPE', K.job .. id).ok .. ', not a hash'
+  end
+  local job = { id = id }
+  for i, name in ipairs(names) do job[name] = values[i] end
+  local bad = {}
+  for _, name in ipairs(REQUIRED) do
+    if not job[name] then bad[#bad + 1] = name end
+  end
+  if #bad == #REQUIRED and redis.call('EXISTS', K.job .. id) == 0 then
+    return nil, 'no record for this id'
+  end
+  for _, name in ipairs(NUMBERS) do
+    local value = tonumber(job[name])
+    if job[name] and not value then bad[#bad + 1] = name end
+    job[name] = value
+  end
+  if job['function'] and not is_text(job['function']) then bad[#bad + 1] = 'function' end
+  if #bad > 0 then return nil, 'fields missing or malformed: ' .. table.concat(bad, ', ') end
+  if job.worker == '' then job.worker = false end
+  return job
+end
+
 local function set(job, fields, extra)
   for _, value in ipairs(extra or {}) do fields[#fields + 1] = value end
   redis.call('HSET', K.job .. job.id, unpack(fields))
@@ -171,6 +229,61 @@ local function finish_job(job, state, now, data, extra)
   if state ~= 'failed' then redis.call('ZADD', K.expiry, now + job.ttl, job.id) end
   release_key(job)
   emit_job(END_EVENT[state], now, job, data)
+end
+
+-- A damaged record (load_checked said why) to the dead-letter queue, out of the index of
+-- `state` in `queue` that it was found in: what it held is kept (a record that was not a hash
+-- as `raw`), fields filled in so every reader decodes it, the error says why. An id that is
+-- not UTF-8 moves to 'bad-<hex of it>' and is kept as `raw_id`. Returns the id it ends under.
+local function bury(id, queue, state, reason, now, worker)
+  local key = K.job .. id
+  local kind = redis.call('TYPE', key).ok
+  local fields = {}
+  if kind == 'hash' then
+    local flat = redis.call('HGETALL', key)
+    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  elseif kind == 'string' then
+    fields.raw = redis.call('GET', key)
+  elseif kind ~= 'none' then
+    fields.raw = redis.call('DUMP', key)
+  end
+  redis.call('DEL', key)
+  local new = id
+  if not is_text(id) then
+    new = 'bad-' .. id:gsub('.', function(c) return string.format('%02x', c:byte()) end)
+    fields.raw_id = id
+  end
+  if fields.key then
+    release_key({ id = id, key = fields.key })
+    fields.key = nil
+  end
+  if fields['function'] and not is_text(fields['function']) then
+    fields.raw_function, fields['function'] = fields['function'], nil
+  end
+  local defaults = { priority = 2, attempt = 0, errors = 0, crashes = 0, max_crashes = 0,
+    ttl = 0, created_at = now }
+  for name, value in pairs(defaults) do
+    if not tonumber(fields[name]) then fields[name] = value end
+  end
+  local attempt = tonumber(fields.attempt)
+  local err = cmsgpack.pack({ type = 'DamagedRecord', message = reason, attempt = attempt,
+    worker = worker, at = now })
+  fields.id, fields.queue, fields.state, fields.error = new, queue, 'failed', err
+  fields.errors = tonumber(fields.errors) + 1
+  fields['function'] = fields['function'] or ''
+  fields.payload = fields.payload or ''
+  fields.started_at = fields.started_at or now
+  fields.finished_at, fields.worker, fields.lease_until, fields.run_at = now, worker, '', ''
+  local flat = {}
+  for name, value in pairs(fields) do flat[#flat + 1], flat[#flat + 2] = name, value end
+  redis.call('HSET', K.job .. new, unpack(flat))
+  count(queue, state, -1)
+  count(queue, 'failed', 1)
+  redis.call('ZADD', K.done .. 'failed', now, new)
+  emit({ type = 'job.failed', time = now, job_id = new, queue = queue,
+    ['function'] = fields['function'], attempt = attempt,
+    data = { error = 'DamagedRecord', reason = reason } })
+  return new
 end
 
 -- Remove a record and everything that points at it (no event: callers publish their own).
@@ -237,15 +350,20 @@ local function promote_due(now, limit)
     else
       id, due, j = r[j], tonumber(r[j + 1]), j + 2
     end
-    local job = load(id)
+    local job, damage = load_checked(id)
     if job then
       unindex(job)
       make_ready(job, due, false)
-      promoted = promoted + 1
-    else -- an index entry without a record: drop it
+    else -- damaged: to the dead-letter queue, counted against the queue it names (if any)
+      local state = redis.call('ZSCORE', K.scheduled, id) and 'scheduled' or 'retrying'
       redis.call('ZREM', K.scheduled, id)
       redis.call('ZREM', K.retrying, id)
+      local queue = redis.call('TYPE', K.job .. id).ok == 'hash'
+        and redis.call('HGET', K.job .. id, 'queue') or ''
+      if not is_text(queue) then queue = '' end
+      bury(id, queue, state, damage, now, '')
     end
+    promoted = promoted + 1
   end
   return promoted
 end
