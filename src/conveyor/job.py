@@ -59,8 +59,11 @@ _BY_RANK = list(Priority)
 _RANKS = {p: i for i, p in enumerate(_BY_RANK)}
 
 
+ERROR_HISTORY = 10  # a job keeps the errors of its last this many failed attempts
+
+
 class JobError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Why an attempt failed."""
+    """Why an attempt failed; `previous` holds the job's earlier errors, oldest first."""
 
     type: str
     message: str
@@ -68,6 +71,15 @@ class JobError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     attempt: int = 0
     worker: str = ""
     at: float = 0.0
+    previous: tuple[JobError, ...] = ()
+
+    def after(self, earlier: JobError | None) -> JobError:
+        """This error with `earlier` (the job's error so far) and its history behind it, the
+        last ERROR_HISTORY errors in all (the Redis store does the same in lib.lua)."""
+        if earlier is None:
+            return self
+        history = (*earlier.previous, msgspec.structs.replace(earlier, previous=()))
+        return msgspec.structs.replace(self, previous=history[1 - ERROR_HISTORY :])
 
 
 class Progress(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from conveyor.events import EventType
-from conveyor.job import Outcome, State
+from conveyor.job import ERROR_HISTORY, JobError, Outcome, State
 from conveyor.serializers import decode_any
 from conveyor.stores.base import Store
+from support.waiting import await_for
 
 from .builders import (
     events_of,
@@ -156,3 +159,33 @@ async def test_progress_is_recorded_and_fenced(store: Store) -> None:
     [event] = await events_of(store, after or None)
     assert event.type is EventType.PROGRESS
     assert event.data == {"current": 3.0, "total": 10.0, "message": "resizing"}
+
+
+async def test_every_failed_attempt_keeps_its_error(store: Store) -> None:
+    """The last ERROR_HISTORY errors, oldest first, each with its own message and traceback;
+    across a requeue from the dead-letter queue and a crash that fails the job too."""
+    new = new_job(max_crashes=1)
+    await store.enqueue([new])
+    messages = []
+    for attempt in range(1, ERROR_HISTORY + 3):
+        [claim] = await fetch_within(store, timeout=5)
+        message = f"attempt {attempt} fails"
+        error = JobError(type="ValueError", message=message, traceback=f"tb {attempt}")
+        outcome = Outcome(
+            id=claim.id, attempt=claim.attempt, state=State.RETRYING, error=error, delay=0.0
+        )
+        if attempt == 3:  # to the dead-letter queue, then requeued: the history goes on
+            outcome = msgspec.structs.replace(outcome, state=State.FAILED)
+        assert await store.finish([outcome]) == [True]
+        if attempt == 3:
+            assert await store.requeue([new.id]) == [new.id]
+        messages.append(message)
+    [claim] = await fetch_within(store, timeout=5, lease=0.2)  # this attempt's worker dies
+    await await_for(store.recover, timeout=5)
+    job = await store.get(new.id)
+    assert job is not None and job.error is not None and job.state is State.FAILED
+    assert job.error.type == "WorkerLost"
+    kept = [(e.message, e.traceback) for e in job.error.previous]
+    expected = [(m, f"tb {m.split()[1]}") for m in messages]
+    assert kept == expected[-(ERROR_HISTORY - 1) :]
+    assert all(not e.previous for e in job.error.previous)

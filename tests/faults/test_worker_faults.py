@@ -22,7 +22,7 @@ import pytest
 from contract.builders import events_of, new_job
 from conveyor import State
 from conveyor.events import Event, EventType
-from conveyor.job import Job, Outcome
+from conveyor.job import ERROR_HISTORY, Job, Outcome
 from conveyor.lifecycle import RetryPolicy, backoff_delay
 from conveyor.serializers import decode_result, encode
 from conveyor.stores.base import Store
@@ -264,10 +264,19 @@ async def test_retries_back_off_then_dead_letter_then_requeue(
         assert again.error.message.startswith("attempt 8 fails") and again.errors == 4
         assert workers.starts()[job_id] == 8
 
-        # "every attempt's traceback": the record holds the last error only; the events keep
-        # each attempt's error type (job.retrying), time and worker (job.started)
-        everything = [str(e.data) for e in await events_of(store, None) if e.job_id == job_id]
-        history = any("attempt 1 fails" in text for text in [*everything, str(again)])
+        # every attempt's error: the last one, and the seven before it in `previous`
+        errors = [*again.error.previous, again.error]
+        starts = first["started"] + second["started"]
+        each = [
+            e.message.startswith(f"attempt {n} fails")
+            and "Traceback" in e.traceback
+            and e.attempt == n
+            and s.data is not None
+            and e.worker == s.data["worker"]
+            and e.at >= s.time
+            for n, (e, s) in enumerate(zip(errors, starts, strict=True), start=1)
+        ]
+        history = len(errors) == 8 and all(each)
         record(
             "F6",
             store_kind(shared_url),
@@ -280,19 +289,12 @@ async def test_retries_back_off_then_dead_letter_then_requeue(
             delays_s=first["delays"] + second["delays"],
             gaps_s=first["gaps"] + second["gaps"],
             backoff="0.4 s x 2^(n-1) +-25%",
-            record_keeps="last error: type, message, traceback, attempt, worker, at",
+            record_keeps=f"{len(errors)} errors (the last {ERROR_HISTORY} failed attempts):"
+            " type, message, traceback, attempt, worker, at",
             every_attempt_traceback=history,
-            dead_letter_kept="until dlq_max (100000) overflows: a failed job has no ttl",
-            why_not_met=""
-            if history
-            else "earlier attempts' messages and tracebacks are overwritten (job.error);"
-            " job.retrying events keep only the error type",
+            dead_letter_kept="until dlq_max (100000) newer failures overflow it: no ttl",
         )
-        if not history:
-            pytest.xfail(
-                "only the last attempt's error (with traceback) is kept: earlier attempts' "
-                "messages and tracebacks are overwritten (src: stores' finish for RETRYING)"
-            )
+        assert history, errors
     finally:
         workers.close()
         await store.close()

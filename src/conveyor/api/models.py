@@ -44,6 +44,7 @@ class ErrorInfo(BaseModel):
     attempt: int = 0
     worker: str = ""
     at: float = 0.0
+    previous: list[ErrorInfo] = []  # earlier failed attempts' errors, oldest first
 
 
 class ProgressInfo(BaseModel):

@@ -21,6 +21,7 @@ from conveyor.job import (
     TERMINAL,
     Claim,
     Job,
+    JobError,
     NewJob,
     Outcome,
     Priority,
@@ -239,13 +240,13 @@ class MemoryStore:
             self._end(job, State.SUCCEEDED, now)
         elif state is State.FAILED:
             job.errors += 1
-            job.error = outcome.error
+            job.error = _after(outcome.error, job.error)
             self._end(job, State.FAILED, now)
         elif state is State.CANCELLED:
             self._end(job, State.CANCELLED, now)
         elif state is State.RETRYING:
             job.errors += 1
-            job.error = outcome.error
+            job.error = _after(outcome.error, job.error)
             self._schedule(job, State.RETRYING, now + outcome.delay)
             error_type = outcome.error.type if outcome.error else ""
             self._emit(EventType.RETRYING, job, now, {"delay": outcome.delay, "error": error_type})
@@ -535,7 +536,7 @@ class MemoryStore:
         if job.crashes >= job.max_crashes:
             job.error = worker_lost(
                 job.attempt, job.crashes, job.max_crashes, job.worker or "", now, reason
-            )
+            ).after(job.error)
             self._end(job, State.FAILED, now)
         else:
             self._make_ready(job, front=True)
@@ -682,3 +683,7 @@ _END_EVENTS = {
 
 
 __all__ = ["MemoryStore"]
+
+
+def _after(error: JobError | None, earlier: JobError | None) -> JobError | None:
+    return None if error is None else error.after(earlier)

@@ -10,7 +10,7 @@ import msgspec
 
 from conveyor.events import EventType
 from conveyor.lifecycle import worker_lost
-from conveyor.serializers import encode_error
+from conveyor.serializers import decode_error, encode_error
 from conveyor.stores.base import WorkerInfo
 from conveyor.stores.sqlite import events
 from conveyor.stores.sqlite.database import immediate
@@ -27,7 +27,7 @@ from conveyor.stores.sqlite.records import (
 CLEANUP_CHUNK = 2000  # rows deleted per transaction, so that cleanup never holds the lock long
 CANCELS_KEPT = 86_400.0  # seconds an untaken cancellation request is kept (its worker is gone)
 
-_HELD_COLUMNS = "rowid, id, queue, function, attempt, crashes, max_crashes, worker"
+_HELD_COLUMNS = "rowid, id, queue, function, attempt, crashes, max_crashes, worker, error"
 # `lease_until` bounds pick the jobs_active index; rowid order is enqueue order, as in memory
 _EXPIRED = f"SELECT {_HELD_COLUMNS} FROM jobs WHERE state = 'active' AND lease_until <= ?"
 _HELD_BY = (
@@ -77,9 +77,10 @@ def _take_back(
     added: list[EventRow] = []
     requeued_data = DATA_WORKER_GONE if reason else DATA_LEASE_EXPIRED
     for row in rows:
-        _, job_id, queue, function, attempt, crashes, max_crashes, worker = row
+        _, job_id, queue, function, attempt, crashes, max_crashes, worker, earlier = row
         if _lost(row):
             error = worker_lost(attempt, crashes + 1, max_crashes, worker or "", now, reason)
+            error = error.after(decode_error(earlier))
             failures.append((encode_error(error), now, job_id))
             kind, data = EventType.FAILED.value, DATA_WORKER_LOST
         else:
@@ -147,7 +148,7 @@ def _release(conn: sqlite3.Connection, now: float, found: list[tuple[Any, ...]])
     seq = take_seq(conn, len(rows))
     releases: list[tuple[Any, ...]] = []
     added: list[EventRow] = []
-    for _, job_id, queue, function, attempt, _, _, _ in rows:
+    for _, job_id, queue, function, attempt, *_ in rows:
         seq += 1
         releases.append((-seq, 0, job_id))
         added.append(

@@ -19,7 +19,7 @@ import msgspec
 
 from conveyor.events import EventType
 from conveyor.job import Claim, JobError, NewJob, Outcome, Progress, State
-from conveyor.serializers import encode_error, encode_progress
+from conveyor.serializers import decode_error, encode_error, encode_progress
 from conveyor.stores.base import Renewal
 from conveyor.stores.sqlite import events
 from conveyor.stores.sqlite.database import data_version, immediate
@@ -70,6 +70,7 @@ _HELD = (
     "SELECT id, attempt, queue, function, cancel_requested FROM jobs"
     " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'active'"
 )
+_ERRORS = "SELECT id, error FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 _RENEW = "UPDATE jobs SET lease_until = ? WHERE id = ?"
 # one statement for every outcome: (id, state, result, counts_error, error, finished_at,
 # run_at, seq, clears_worker)
@@ -267,6 +268,7 @@ def finish(conn: sqlite3.Connection, now: float, outcomes: Sequence[Outcome]) ->
         if outcome.state not in _OUTCOME_EVENTS:
             raise ValueError(f"an outcome cannot be {outcome.state.value!r}")
     done = _fenced(conn, outcomes)
+    earlier = _earlier_errors(conn, [o.id for o, _ in done.values() if o.error is not None])
     releases = sum(outcome.state is State.QUEUED for outcome, _ in done.values())
     front = take_seq(conn, releases) if releases else 0
     updates: list[tuple[Any, ...]] = []
@@ -274,12 +276,23 @@ def finish(conn: sqlite3.Connection, now: float, outcomes: Sequence[Outcome]) ->
     for outcome, (job_id, attempt, queue, function, _) in done.values():
         if outcome.state is State.QUEUED:
             front += 1  # negated: each release goes before the previous one, like appendleft
+        if outcome.error is not None:
+            error = outcome.error.after(decode_error(earlier.get(job_id)))
+            outcome = msgspec.structs.replace(outcome, error=error)
         updates.append(_finish_params(outcome, now, -front))
         kind = _OUTCOME_EVENTS[outcome.state].value
         added.append((kind, now, job_id, queue, function, attempt, _outcome_data(outcome)))
     conn.executemany(_FINISH, updates)
     events.append(conn, added)
     return [index in done for index in range(len(outcomes))]
+
+
+def _earlier_errors(conn: sqlite3.Connection, job_ids: list[str]) -> dict[str, bytes]:
+    """The errors so far of the jobs whose attempt failed now: the new error keeps them."""
+    if not job_ids:
+        return {}
+    rows = conn.execute(_ERRORS, (json_text(job_ids),))
+    return {job_id: error for job_id, error in rows if error is not None}
 
 
 def _fenced(

@@ -22,12 +22,13 @@ local function apply(job, i)
   elseif state == 'failed' then
     local data = nil
     if err ~= '' then data = { error = err_type } end
-    finish_job(job, state, now, data, { 'errors', job.errors + 1, 'error', err })
+    finish_job(job, state, now, data, { 'errors', job.errors + 1, 'error', with_history(job, err) })
   elseif state == 'cancelled' then
     finish_job(job, state, now, nil)
   elseif state == 'retrying' then
     local delay = tonumber(ARGV[i + 7])
-    schedule(job, state, now + delay, { 'errors', job.errors + 1, 'error', err })
+    schedule(job, state, now + delay,
+      { 'errors', job.errors + 1, 'error', with_history(job, err) })
     emit_job('job.retrying', now, job, { delay = delay, error = err_type })
   else -- queued: released unfinished, back to the front of its lane
     make_ready(job, nil, true)

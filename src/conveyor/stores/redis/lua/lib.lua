@@ -20,6 +20,7 @@ local NULL = cjson.null -- cmsgpack packs it as nil: a None kept inside event da
 local LANE = 2 ^ 41 -- ready score = rank * LANE + MIDDLE + seq (back) or - seq (front)
 local MIDDLE = 2 ^ 40
 local WAKE_TOKENS = 4 -- a wake list holds at most this many tokens
+local ERROR_HISTORY = 10 -- errors of failed attempts a job keeps (conveyor.job.ERROR_HISTORY)
 local TERMINAL = { succeeded = true, failed = true, cancelled = true, expired = true }
 local END_EVENT = {
   succeeded = 'job.succeeded', failed = 'job.failed', cancelled = 'job.cancelled',
@@ -108,6 +109,22 @@ local function load(id, extra)
   for _, name in ipairs(NUMBERS) do job[name] = tonumber(job[name]) end
   if job.worker == '' then job.worker = false end
   return job
+end
+
+-- `err` (a msgspec JobError) with the job's error so far and its history behind it in
+-- `previous`, the last ERROR_HISTORY in all: what JobError.after does in Python.
+local function with_history(job, err)
+  local old = redis.call('HGET', K.job .. job.id, 'error')
+  if err == '' or not old or old == '' then return err end
+  local ok, earlier = pcall(cmsgpack.unpack, old)
+  if not ok or type(earlier) ~= 'table' then return err end
+  local new = cmsgpack.unpack(err)
+  local previous = earlier.previous or {}
+  earlier.previous = nil
+  previous[#previous + 1] = earlier
+  while #previous > ERROR_HISTORY - 1 do table.remove(previous, 1) end
+  new.previous = previous
+  return cmsgpack.pack(new)
 end
 
 -- True when `s` is UTF-8 that Python decodes (a fast path for plain ASCII).

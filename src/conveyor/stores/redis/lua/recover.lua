@@ -35,7 +35,7 @@ local function take_back(job)
   unindex(job)
   if crashes >= job.max_crashes then
     finish_job(job, 'failed', now, { error = 'WorkerLost' },
-      { 'crashes', crashes, 'error', lost_error(job, crashes) })
+      { 'crashes', crashes, 'error', with_history(job, lost_error(job, crashes)) })
   else
     make_ready(job, nil, true, { 'crashes', crashes })
     local why = 'lease expired'
