@@ -42,13 +42,17 @@ def _port(url: str) -> int | None:
 
 
 def redact_unsafe(url: str) -> str:
-    """Best-effort redaction for URLs too broken to parse."""
-    if "@" not in url or "://" not in url:
+    """Best-effort redaction for URLs too broken to parse (no scheme, `redis:/`, ...): all
+    that follows the first ':' of the credentials before the last '@' is hidden."""
+    if "@" not in url:
         return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
+    head, host = url.rsplit("@", 1)
+    start = head.rfind("/") + 1  # the credentials follow the scheme's slashes, if any
+    credentials = head[start:]
+    if ":" not in credentials:
+        return url
     user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return f"{head[:start]}{user}:***@{host}"
 
 
 def resolve_url(explicit: str | None) -> str:

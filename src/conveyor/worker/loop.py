@@ -73,7 +73,12 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self._slot_free = asyncio.Event()
         self._stop_event = asyncio.Event()
+        if self._stopping:  # stop() before run() set the event: nothing to wake
+            self._stop_event.set()
         store = await self._connect()
+        if store is None:
+            log.info("worker %s stopped before its store answered", self.id)
+            return
         self.store = store
         self.acker = Acker(store, self.held, self._reported)
         for hook in self.app.startup_hooks:
@@ -87,9 +92,10 @@ class Worker:
                 await hook(self.resources)
         log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
 
-    async def _connect(self) -> Store:
+    async def _connect(self) -> Store | None:
         """The store, waiting for it (capped backoff) up to `startup_retry` seconds: a worker
-        started before its Redis comes up serves as soon as it does."""
+        started before its Redis comes up serves as soon as it does. None: stopped meanwhile."""
+        assert self._stop_event is not None
         deadline = time.monotonic() + self.options.startup_retry
         backoff = 0.1
         while True:
@@ -99,7 +105,10 @@ class Worker:
                 if time.monotonic() + backoff > deadline:
                     raise
                 log.warning("%s; retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), backoff)
+                if self._stopping:
+                    return None
                 backoff = min(2.0, backoff * 2)
 
     def stop(self) -> None:
