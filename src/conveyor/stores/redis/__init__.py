@@ -48,7 +48,7 @@ FETCH_PROMOTE = 200  # due jobs a fetch promotes first, at most (promote() takes
 LIST_BUDGET = 1000  # index entries one list_jobs call may examine when filtering
 CANCELS_TAKEN = 1000  # cancellation requests one cancel_requests call takes, at most
 
-_event_decoder = msgspec.msgpack.Decoder(Event)
+_events_decoder = msgspec.msgpack.Decoder(list[Event])
 _event_encoder = msgspec.msgpack.Encoder()
 _worker_decoder = msgspec.msgpack.Decoder(WorkerInfo)
 
@@ -313,18 +313,17 @@ class RedisStore:
     # -- events -------------------------------------------------------------------------------
 
     async def publish(self, events: Sequence[Event]) -> None:
-        if not events:
-            return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for event in events:
-                data = _event_encoder.encode(msgspec.structs.replace(event, id=""))
-                pipe.xadd(self._keys.events, {"e": data}, maxlen=self._events_max, approximate=True)
-            await pipe.execute()
+        if events:
+            blob = _event_encoder.encode([msgspec.structs.replace(e, id="") for e in events])
+            await self._scripts.publish(blob, len(events))
 
     async def read_events(
         self, after: str | None, limit: int = 1000, wait: float = 0.0
     ) -> list[Event]:
-        streams: dict[KeyT, StreamIdT] = {self._keys.events: _stream_id(after) if after else "0-0"}
+        """Entries hold the events of one script (lib.lua append_events): read the entries
+        after the one `after` ends, then skip what `after` says was seen of the first."""
+        seen = _event_number(after) if after else 0
+        streams: dict[KeyT, StreamIdT] = {self._keys.events: f"{seen}-0"}
         deadline = time.monotonic() + wait
         reply: Any = None
         if wait <= 0:
@@ -333,11 +332,16 @@ class RedisStore:
             reply = await self._blocked(
                 remaining, lambda ms: self._blocking.xread(streams, count=limit, block=ms)
             )
-        return [_event(raw_id, fields) for raw_id, fields in reply[0][1]] if reply else []
+        found: list[Event] = []
+        for raw_id, fields in reply[0][1] if reply else ():
+            found += _entry_events(raw_id, fields, seen)
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     async def last_event_id(self) -> str:
         newest: Any = await self._client.xrevrange(self._keys.events, count=1)
-        return _event_id(newest[0][0]) if newest else ""
+        return _event_id(int(newest[0][0].split(b"-")[0])) if newest else ""
 
 
 def _raise_if_cancelled() -> None:
@@ -352,20 +356,28 @@ def _texts(reply: Any) -> list[str]:
     return [value.decode() for value in reply or ()]
 
 
-def _event(raw_id: bytes, fields: dict[bytes, bytes]) -> Event:
-    event = _event_decoder.decode(fields[b"e"])
-    return msgspec.structs.replace(event, id=_event_id(raw_id))
+def _entry_events(raw_id: bytes, fields: dict[bytes, bytes], seen: int) -> list[Event]:
+    """The events of one stream entry numbered past `seen`. The entry's id is the number of
+    its last event; an entry of another layout (field `e`, ids by time) is skipped."""
+    blob = fields.get(b"b")
+    if blob is None:
+        return []
+    events = _events_decoder.decode(blob)
+    first = int(raw_id.split(b"-")[0]) - len(events) + 1
+    return [
+        msgspec.structs.replace(event, id=_event_id(number))
+        for number, event in enumerate(events, start=first)
+        if number > seen
+    ]
 
 
-def _event_id(raw_id: bytes) -> str:
-    """A stream id padded so that ids order as strings, as the contract promises."""
-    ms, seq = raw_id.split(b"-")
-    return f"{int(ms):013d}-{int(seq):010d}"
+def _event_id(number: int) -> str:
+    """An event's number, padded so that ids order as strings, as the contract promises."""
+    return f"{number:016d}"
 
 
-def _stream_id(event_id: str) -> str:
+def _event_number(event_id: str) -> int:
     try:
-        ms, seq = (int(part) for part in event_id.split("-"))
+        return int(event_id.split("-")[0])  # an id from before (ms-seq) reads as its ms
     except ValueError:
         raise ValueError(f"bad event id {event_id!r}") from None
-    return f"{ms}-{seq}"

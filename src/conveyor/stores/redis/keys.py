@@ -23,8 +23,11 @@ layout lives in one Cluster slot today and can be spread by queue later.
     {p}:counts             HASH  "<state>:<queue>" -> number of jobs, kept exact by every script
     {p}:queues             SET   every queue ever enqueued to (queue_stats adds the paused set)
     {p}:paused             SET   paused queues
-    {p}:seq                HASH  counters: back / front (ready scores), made (enqueue order)
-    {p}:events             STREAM  one entry per event, field `e` = msgspec-encoded Event
+    {p}:seq                HASH  counters: back / front (ready scores), made (enqueue order),
+                                 events (events written so far)
+    {p}:events             STREAM  one entry per script that published: field `b` = a msgpack
+                                 array of Events; id "<events written so far>-0", so an event's
+                                 number is its id (lib.lua append_events); trimmed by MINID
     {p}:workers            ZSET  worker id -> when its registration lapses
     {p}:worker:<id>        HASH  info (msgspec-encoded WorkerInfo), beat (heartbeat time)
     {p}:cancels:<id>       LIST  ids of jobs held by worker <id> whose cancellation was requested,

@@ -44,6 +44,7 @@ NAMES = (
     "workers",
     "stats",
     "list",
+    "publish",
 )
 OUTCOMES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED, State.RETRYING, State.QUEUED})
 
@@ -198,6 +199,9 @@ class Scripts:
             for i in range(1, len(reply), 3)
         ]
         return Stats(counts, queues)
+
+    async def publish(self, events: bytes, count: int) -> None:
+        await self._call("publish", count, events)
 
     async def list(
         self,

@@ -22,6 +22,7 @@ if job.state == 'active' then
     redis.call('EXPIRE', K.cancels .. job.worker, CANCELS_TTL)
   end
   emit_job('job.cancel_requested', clock(), job, nil)
+  commit()
   return { 2, job.state }
 end
 if TERMINAL[job.state] then return { 3, job.state } end

@@ -30,7 +30,8 @@ if excess > 0 and room > 0 then
     drop(id, dlq)
   end
 end
-redis.call('XTRIM', K.events, 'MAXLEN', '~', EVENTS_MAX)
+local written = tonumber(redis.call('HGET', K.seq, 'events')) or 0
+redis.call('XTRIM', K.events, 'MINID', '~', math.max(0, written - EVENTS_MAX))
 commit()
 local more = 0
 if removed >= limit then more = 1 end

@@ -25,40 +25,57 @@ local out = { string.format('%.6f', now), false }
 local wanted = tonumber(ARGV[3])
 local leased = {} -- score, id pairs for one ZADD
 
-local function take(job)
-  move(job, 'active')
-  job.attempt = job.attempt + 1
-  set(job, { 'state', 'active', 'attempt', job.attempt, 'worker', worker, 'started_at', now,
-    'lease_until', now + lease })
-  leased[#leased + 1], leased[#leased + 2] = now + lease, job.id
-  emit_job('job.started', now, job, { worker = worker })
-  local n = #out
-  out[n + 1], out[n + 2], out[n + 3] = job.id, job['function'], job.queue
-  out[n + 4], out[n + 5], out[n + 6] = job.attempt, job.errors, job.payload
+local started = { worker = worker } -- every job.started event's data
+
+-- Lease one popped job; false when its record is damaged or past its deadline (handled here).
+-- The fields come in one HMGET, checked without building a job table (the hot path).
+local function take(id, queue, key)
+  local v = redis.pcall('HMGET', key, 'function', 'attempt', 'errors', 'payload', 'expires_at',
+    'priority', 'crashes', 'max_crashes', 'ttl', 'state')
+  local attempt, errors = tonumber(v[2]), tonumber(v[3])
+  if v.err or not (v[1] and attempt and errors and v[4] and tonumber(v[6]) and tonumber(v[7])
+      and tonumber(v[8]) and tonumber(v[9]) and v[10] and is_text(v[1]) and is_text(id)) then
+    local _, damage = load_checked(id)
+    bury(id, queue, 'queued', damage or 'the record cannot be leased', now, worker)
+    return false
+  end
+  if v[5] and v[5] ~= '' and tonumber(v[5]) <= now then
+    finish_job(load(id), 'expired', now, nil)
+    return false
+  end
+  attempt = attempt + 1
+  redis.call('HSET', key, 'state', 'active', 'attempt', attempt, 'worker', worker,
+    'started_at', now, 'lease_until', now + lease)
+  local n = #leased
+  leased[n + 1], leased[n + 2] = now + lease, id
+  emit({ type = 'job.started', time = now, job_id = id, queue = queue, ['function'] = v[1],
+    attempt = attempt, data = started })
+  n = #out
+  out[n + 1], out[n + 2], out[n + 3] = id, v[1], queue
+  out[n + 4], out[n + 5], out[n + 6] = attempt, errors, v[4]
+  return true
 end
 
 local function claim_from(queue)
   local ready = K.ready .. queue
+  local taken = 0
   while wanted > 0 do
     local asked = wanted
     local popped = redis.call('ZPOPMIN', ready, asked)
     for i = 1, #popped, 2 do
-      local job, damage = load_checked(popped[i], { 'payload', 'expires_at' })
-      if not job then
-        bury(popped[i], queue, 'queued', damage, now, worker)
-      elseif job.expires_at and job.expires_at ~= '' and tonumber(job.expires_at) <= now then
-        finish_job(job, 'expired', now, nil)
-      else
-        take(job)
+      if take(popped[i], queue, K.job .. popped[i]) then
+        taken = taken + 1
         wanted = wanted - 1
       end
     end
     if #popped / 2 < asked then
       quiet(queue)
-      return
+      break
     end
   end
-  if redis.call('ZCARD', ready) > 0 then wake(queue) end
+  count(queue, 'queued', -taken)
+  count(queue, 'active', taken)
+  if wanted <= 0 and redis.call('ZCARD', ready) > 0 then wake(queue) end
 end
 
 promote_due(now, tonumber(ARGV[5]))

@@ -38,16 +38,41 @@ end
 
 local accepted = {}
 local inactive = {} -- ids leaving the active index, for one ZREM
+local succeeded, expiry = {}, {} -- score, id pairs for one ZADD each (the hot path)
 for i = 2, #ARGV, 8 do
-  local job = load(ARGV[i])
-  if job and job.state == 'active' and job.attempt == tonumber(ARGV[i + 1]) then
-    inactive[#inactive + 1] = job.id
-    apply(job, i)
+  local id = ARGV[i]
+  local v = redis.call('HMGET', K.job .. id, 'state', 'attempt', 'queue', 'function', 'key',
+    'ttl', 'errors', 'priority')
+  local attempt = tonumber(v[2])
+  if v[1] == 'active' and attempt == tonumber(ARGV[i + 1]) then
+    local job = { id = id, state = 'active', attempt = attempt, queue = v[3],
+      ['function'] = v[4], key = v[5], ttl = tonumber(v[6]), errors = tonumber(v[7]),
+      priority = tonumber(v[8]) }
+    inactive[#inactive + 1] = id
+    if ARGV[i + 2] == 'succeeded' then -- finish_job's steps, with the index writes batched
+      move(job, 'succeeded')
+      if ARGV[i + 3] == '1' then
+        redis.call('HSET', K.job .. id, 'state', 'succeeded', 'finished_at', now,
+          'lease_until', '', 'result', ARGV[i + 4])
+      else
+        redis.call('HSET', K.job .. id, 'state', 'succeeded', 'finished_at', now,
+          'lease_until', '')
+      end
+      local n = #succeeded
+      succeeded[n + 1], succeeded[n + 2] = now, id
+      expiry[n + 1], expiry[n + 2] = now + job.ttl, id
+      release_key(job)
+      emit_job('job.succeeded', now, job, nil)
+    else
+      apply(job, i)
+    end
     accepted[#accepted + 1] = 1
   else
     accepted[#accepted + 1] = 0
   end
 end
 bulk('ZREM', K.active, inactive)
+bulk('ZADD', K.done .. 'succeeded', succeeded)
+bulk('ZADD', K.expiry, expiry)
 commit()
 return accepted

@@ -3,10 +3,11 @@
 
   KEYS[1..17]  the base keys, in keys.py BASE_FIELDS order (families end in ':', the script
                appends a queue, id or state to them)
-  ARGV[1]      how many events the stream keeps (XADD MAXLEN ~)
+  ARGV[1]      how many events the stream keeps (about: XADD MINID ~)
 
   Job hash fields follow keys.py; an empty string stands for None. Every change of state goes
-  through move(), so the per-queue counters stay exact; every event through emit().
+  through move(), so the per-queue counters stay exact; every event through emit(), and the
+events of one script go out in one stream entry (commit).
 ]]
 
 local K = {
@@ -38,7 +39,7 @@ local function clock()
 end
 
 -- Writes gathered during a script and made once by commit(): counters, wake-ups, sequences.
-local pending = { counts = {}, wake = {}, seq = nil }
+local pending = { counts = {}, wake = {}, seq = nil, events = {} }
 
 local function count(queue, state, delta)
   local field = state .. ':' .. queue
@@ -65,6 +66,36 @@ local function next_seq(name)
   return pending.seq[name]
 end
 
+-- One stream entry holds the events of one script (a msgpack array in field `b`, at most
+-- EVENTS_PER_ENTRY). Its id is "<events written so far, these included>-0": an event's number
+-- is its place in that count, a reader resumes after a number (XREAD after "<number>-0", then
+-- skips what it has seen of the first entry), and MINID ~ keeps about the last EVENTS_MAX.
+local EVENTS_PER_ENTRY = 1000
+local function append_events(blob, n)
+  local total = redis.call('HINCRBY', K.seq, 'events', n)
+  local oldest = math.max(0, total - EVENTS_MAX)
+  local added = redis.pcall('XADD', K.events, 'MINID', '~', oldest, total .. '-0', 'b', blob)
+  if added.err then -- a stream whose ids ran ahead of the count (written by an older layout)
+    local info = redis.call('XINFO', 'STREAM', K.events)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then
+        total = tonumber(string.match(info[i + 1], '^(%d+)')) + n
+      end
+    end
+    redis.call('HSET', K.seq, 'events', total)
+    redis.call('XADD', K.events, 'MINID', '~', math.max(0, total - EVENTS_MAX), total .. '-0',
+      'b', blob)
+  end
+end
+
+local function flush_events()
+  local events = pending.events
+  if #events > 0 then
+    pending.events = {}
+    append_events(cmsgpack.pack(events), #events)
+  end
+end
+
 local function commit()
   for field, delta in pairs(pending.counts) do
     if delta ~= 0 then redis.call('HINCRBY', K.counts, field, delta) end
@@ -79,6 +110,7 @@ local function commit()
     redis.call('HSET', K.seq, 'back', pending.seq.back, 'front', pending.seq.front,
       'made', pending.seq.made)
   end
+  flush_events()
 end
 
 -- One variadic command in chunks, for batches (Lua's unpack has a limit of a few thousand).
@@ -90,7 +122,9 @@ local function bulk(command, key, args)
 end
 
 local function emit(event)
-  redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAX, '*', 'e', cmsgpack.pack(event))
+  local events = pending.events
+  events[#events + 1] = event
+  if #events >= EVENTS_PER_ENTRY then flush_events() end
 end
 
 local function emit_job(kind, now, job, data)

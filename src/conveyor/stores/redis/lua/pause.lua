@@ -11,4 +11,5 @@
 
 redis.call('SADD', K.paused, ARGV[2])
 emit({ type = 'queue.paused', time = clock(), queue = ARGV[2] })
+commit()
 return 1

@@ -19,4 +19,5 @@ if ARGV[6] ~= '' then total = tonumber(ARGV[6]) end
 redis.call('HSET', K.job .. job.id, 'progress', ARGV[4])
 emit_job('job.progress', clock(), job,
   { current = tonumber(ARGV[5]), total = total, message = ARGV[7] })
+commit()
 return 1
