@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Generator
@@ -23,6 +24,7 @@ class _Done:
 
 
 _DONE = _Done()
+_WAITER_LOCK = threading.Lock()
 
 
 class Context:
@@ -49,36 +51,49 @@ class Context:
         self.meta = meta or {}
         self.deadline = deadline  # epoch seconds of the job's time limit, if it has one
         self.resources = resources if resources is not None else {}
-        self.logger = logging.LoggerAdapter(
-            logging.getLogger("conveyor.job"), {"job_id": job_id, "function": function}
-        )
         self.last_progress: Progress | None = None
         self._on_progress = on_progress
-        self._cancelled = threading.Event()
-        self._soft_limit = threading.Event()
+        # Flags, not threading.Events: most jobs never wait on them (an Event is a Condition
+        # and a lock, a noticeable part of a short job's cost). wait_cancelled makes one.
+        self._cancelled = False
+        self._soft_limit = False
+        self._waiter: threading.Event | None = None
+
+    @functools.cached_property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose lines carry the job's id and function."""
+        fields = {"job_id": self.job_id, "function": self.function}
+        return logging.LoggerAdapter(logging.getLogger("conveyor.job"), fields)
 
     @property
     def cancelled(self) -> bool:
         """True once the job was cancelled or its worker lost its lease: stop soon."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def cancel(self) -> None:
         """Mark the job cancelled (the worker does this); sync jobs poll `cancelled`."""
-        self._cancelled.set()
+        self._cancelled = True
+        if self._waiter is not None:
+            self._waiter.set()
 
     @property
     def soft_limit_reached(self) -> bool:
         """True once the job passed its soft time limit (or its hard one): wrap up and return.
         Sync jobs in threads poll this; async and process jobs also get `SoftTimeLimit` raised."""
-        return self._soft_limit.is_set()
+        return self._soft_limit
 
     def reach_soft_limit(self) -> None:
         """Mark the soft time limit passed (the worker does this)."""
-        self._soft_limit.set()
+        self._soft_limit = True
 
     def wait_cancelled(self, timeout: float | None = None) -> bool:
         """Block a sync job until it is cancelled or `timeout` passes; True if cancelled."""
-        return self._cancelled.wait(timeout)
+        with _WAITER_LOCK:
+            if self._waiter is None:
+                self._waiter = threading.Event()
+        if self._cancelled:  # cancel() ran before the waiter existed: it did not set it
+            self._waiter.set()
+        return self._waiter.wait(timeout)
 
     def progress(self, current: float, total: float | None = None, message: str = "") -> _Done:
         """Report progress. Safe from async and sync jobs; `await` is optional.

@@ -26,6 +26,7 @@ from redis.exceptions import ConnectionError, NoScriptError, ResponseError, Time
 
 from conveyor.cache.base import BackendUnavailable, Item
 from conveyor.errors import InvalidURL
+from conveyor.stores.redis.fastpack import use_hiredis_packing
 
 __all__ = ["RedisBackend"]
 
@@ -175,7 +176,7 @@ class RedisBackend:
                 # a 100-key pipeline's time); `arun` puts one deadline around the whole call
                 options = self._options(socket_timeout=False)
                 client = redis.asyncio.Redis.from_url(self.url, retry=retry, **options)
-                self._async[loop] = client
+                self._async[loop] = use_hiredis_packing(client)
         return client
 
     # -- the two drivers ----------------------------------------------------------------------

@@ -282,6 +282,8 @@ class Runner:
     async def in_task(
         self, coro: Coroutine[Any, Any, Any], ctx: Context, limits: Limits, timed_out: str
     ) -> Any:
+        if limits.hard_at is None and limits.soft_at is None:
+            return await coro  # no limit: no timeout scope to enter and leave
         async with hard_limit(limits.hard_at, timed_out):
             return await (coro if limits.soft_at is None else SoftLimited(coro, ctx, limits))
 

@@ -36,6 +36,7 @@ from conveyor.job import Claim, Job, NewJob, Outcome, Progress, State
 from conveyor.stores import redact
 from conveyor.stores.base import JobPage, QueueStats, Renewal, WorkerInfo
 from conveyor.stores.paging import make_cursor, parse_cursor, states_listed
+from conveyor.stores.redis.fastpack import use_hiredis_packing
 from conveyor.stores.redis.keys import Keys
 from conveyor.stores.redis.scripts import CancelCode, FinishCode, Scripts, SyncEnqueue, decode_job
 
@@ -55,7 +56,8 @@ _worker_decoder = msgspec.msgpack.Decoder(WorkerInfo)
 
 def _async_client(url: str, socket_timeout: float | None) -> redis.asyncio.Redis:
     # redis-py's default retry (3 tries, jittered backoff) covers dropped connections.
-    return redis.asyncio.Redis.from_url(url, socket_timeout=socket_timeout, **_tcp_options(url))
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=socket_timeout, **_tcp_options(url))
+    return use_hiredis_packing(client)
 
 
 def _sync_client(url: str) -> redis.Redis:
