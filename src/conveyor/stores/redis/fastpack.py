@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio
 
 try:
+    import hiredis
     from redis.connection import HiredisRespSerializer
     from redis.utils import HIREDIS_AVAILABLE
 except ImportError:  # an older or newer redis-py: keep its own packing
@@ -38,6 +39,11 @@ def _packing_by_hiredis(base: type[Any]) -> type[Any]:
 
         class HiredisPacked(base):  # type: ignore[misc]
             def pack_command(self, *args: Any) -> list[bytes]:
+                if isinstance(args[0], str) and " " not in args[0]:
+                    try:  # the common case, without redis-py's per-argument conversions
+                        return [hiredis.pack_command(args)]
+                    except TypeError:
+                        pass  # a bytearray or memoryview: the serializer converts them
                 return serializer.pack(*args)  # type: ignore[no-any-return]
 
         HiredisPacked.__name__ = f"HiredisPacked{base.__name__}"
