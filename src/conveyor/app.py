@@ -64,7 +64,7 @@ class Conveyor:
     """
 
     def __init__(self, url: str | None = None, *, eager: bool = False, **settings: Any) -> None:
-        self.settings = Settings(**settings)
+        self.settings = Settings.load(**settings)
         self.url = resolve_url(url)
         self.eager = eager
         self.functions: dict[str, JobFunction[Any, Any, Any]] = {}

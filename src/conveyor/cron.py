@@ -2,6 +2,9 @@
 
 Every scheduler that sees tick T of entry N enqueues the job with id `id_for("cron:N", T)`;
 enqueue is idempotent by id, so however many workers run the scheduler, each tick runs once.
+
+croniter (and dateutil under it) is imported where it is used: an app without cron entries,
+and so its idle workers, never load it (about 1.5 MB of RSS).
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
 
 from conveyor.errors import InvalidCron
 from conveyor.ids import id_for
@@ -29,6 +30,8 @@ def parse_tz(tz: str | None) -> tzinfo:
 
 
 def check_expression(expr: str) -> None:
+    from croniter import croniter
+
     if not isinstance(expr, str) or not croniter.is_valid(expr):
         raise InvalidCron(
             f"bad cron expression {expr!r}: use five fields (minute hour day month weekday),"
@@ -54,12 +57,16 @@ class CronEntry:
 
     def next_runs(self, after: float, count: int = 5) -> list[float]:
         """The next `count` tick times (epoch seconds) strictly after `after`."""
+        from croniter import croniter
+
         start = datetime.fromtimestamp(after, parse_tz(self.tz))
         it = croniter(self.expr, start)
         return [float(it.get_next(float)) for _ in range(count)]
 
     def previous_run(self, before: float) -> float:
         """The latest tick at or before `before`."""
+        from croniter import croniter
+
         start = datetime.fromtimestamp(before, parse_tz(self.tz))
         it = croniter(self.expr, start)
         if croniter.match(self.expr, start):
@@ -68,6 +75,8 @@ class CronEntry:
 
     def ticks(self, after: float, until: float) -> list[float]:
         """Tick times in (after, until]."""
+        from croniter import croniter
+
         found: list[float] = []
         start = datetime.fromtimestamp(after, parse_tz(self.tz))
         it = croniter(self.expr, start)

@@ -60,6 +60,18 @@ def test_unknown_setting_is_refused() -> None:
         Conveyor("memory://", leese=3)
 
 
+def test_bad_settings_name_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match=r"> 0.0 - at `\$.lease`"):
+        Conveyor("memory://", lease=0)
+    monkeypatch.setenv("conveyor_max_payload", "many")  # variable names in any case
+    with pytest.raises(ConfigurationError, match="max_payload"):
+        Conveyor("memory://")
+    assert Conveyor("memory://", max_payload="10").settings.max_payload == 10  # keywords win
+    monkeypatch.setenv("CONVEYOR_ROUTES", "media.*=video")
+    with pytest.raises(ConfigurationError, match="CONVEYOR_ROUTES must be JSON"):
+        Conveyor("memory://", max_payload=10)
+
+
 def test_eager_mode_is_explicit_and_in_memory() -> None:
     with pytest.raises(ConfigurationError, match="eager mode"):
         Conveyor("sqlite:///x.db", eager=True)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
 
 from conveyor.app import Conveyor
 from conveyor.cli.common import (
@@ -32,6 +29,9 @@ from conveyor.stores import redact
 from conveyor.stores.base import QueueStats, WorkerInfo
 from conveyor.stores.paging import collect
 from conveyor.views import job_view, worker_processes
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 queues_cli = typer.Typer(help="Queues: list, pause, resume, purge.", invoke_without_command=True)
 dlq_cli = typer.Typer(
@@ -117,14 +117,14 @@ def pause(name: str, url: Url = None) -> None:
     """Stop workers fetching from queue NAME (enqueueing goes on)."""
     app = open_app(url, None)
     run(app, lambda: _admin(app, "pause", name))
-    console.print(f"queue {name} paused")
+    console().print(f"queue {name} paused")
 
 
 @queues_cli.command("resume")
 def resume(name: str, url: Url = None) -> None:
     app = open_app(url, None)
     run(app, lambda: _admin(app, "resume", name))
-    console.print(f"queue {name} resumed")
+    console().print(f"queue {name} resumed")
 
 
 async def _admin(app: Conveyor, action: str, name: str) -> None:
@@ -150,7 +150,7 @@ def purge(
     async def work() -> int:
         return await (await app.store()).purge(name, states)
 
-    console.print(f"removed {run(app, work)} jobs")
+    console().print(f"removed {run(app, work)} jobs")
 
 
 @cli.command()
@@ -208,7 +208,7 @@ def dlq_requeue(
             requeued += await store.requeue(chosen[start : start + 500])
         return requeued
 
-    console.print(f"requeued {len(run(app, work))} jobs")
+    console().print(f"requeued {len(run(app, work))} jobs")
 
 
 @dlq_cli.command("purge")
@@ -222,7 +222,7 @@ def dlq_purge(
     async def work() -> int:
         return await (await app.store()).purge(queue, frozenset({State.FAILED}))
 
-    console.print(f"deleted {run(app, work)} jobs")
+    console().print(f"deleted {run(app, work)} jobs")
 
 
 @cli.command()
@@ -304,10 +304,12 @@ def info(
             )
             return
         if watch is None:
-            console.print(screen(app, stats, alive, now, None))
+            console().print(screen(app, stats, alive, now, None))
             return
+        from rich.live import Live
+
         finished = _finished(stats)
-        with Live(screen(app, stats, alive, now, None), console=console, screen=False) as live:
+        with Live(screen(app, stats, alive, now, None), console=console(), screen=False) as live:
             while True:
                 await asyncio.sleep(watch)
                 stats, alive, now = await snapshot()
@@ -333,6 +335,9 @@ def _finished(stats: list[QueueStats]) -> int:
 def screen(
     app: Conveyor, stats: list[QueueStats], alive: list[WorkerInfo], now: float, rate: float | None
 ) -> Group:
+    from rich.console import Group
+    from rich.table import Table
+
     head = f"[bold]Conveyor[/] on {redact(app.url)}"
     if rate is not None:
         head += f"   throughput {max(0.0, rate):,.1f} jobs/s"

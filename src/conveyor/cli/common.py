@@ -4,21 +4,23 @@ and printing (a table on a terminal, JSON for scripts)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from conveyor.app import Conveyor
 from conveyor.discovery import load_app
 from conveyor.errors import ConfigurationError, ConveyorError, StoreUnavailable
 from conveyor.stores import redact, resolve_url
 from conveyor.views import ago
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 
@@ -34,8 +36,16 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-console = Console()
-errors = Console(stderr=True)
+
+
+@functools.cache
+def console(stderr: bool = False) -> Console:
+    """The terminal (stderr=True: for errors). rich is imported here and where tables are built,
+    on first output: `conveyor worker` never prints through it, and idles 2 MB smaller."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
 
 Url = Annotated[
     str | None,
@@ -60,7 +70,7 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmat
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"error: {message}", highlight=False, markup=False)
+    console(stderr=True).print(f"error: {message}", highlight=False, markup=False)
     return typer.Exit(code)
 
 
@@ -117,24 +127,28 @@ def emit(
     if as_json:
         print(json.dumps(msgspec.to_builtins(list(rows)), indent=1, default=str))
         return
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column.replace("_", " "))
     for row in rows:
         table.add_row(*(cell(row.get(column)) for column in columns))
-    console.print(table)
+    console().print(table)
 
 
 def emit_one(row: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(msgspec.to_builtins(row), indent=1, default=str))
         return
+    from rich.table import Table
+
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
     for name, value in row.items():
         table.add_row(name.replace("_", " "), cell(value))
-    console.print(table)
+    console().print(table)
 
 
 def cell(value: Any) -> str:

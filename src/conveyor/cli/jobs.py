@@ -127,7 +127,7 @@ def show(job_id: str, url: Url = None, as_json: Json = False) -> None:
     traceback = (view.get("error") or {}).pop("traceback", "") if not as_json else ""
     emit_one(view, as_json)
     if traceback:
-        console.print(traceback, highlight=False, markup=False)
+        console().print(traceback, highlight=False, markup=False)
 
 
 @job_cli.command("wait")
@@ -145,10 +145,10 @@ def wait(
     if as_json:
         emit_one(view, True)
     elif job.state is State.SUCCEEDED:
-        console.print(f"succeeded: {json.dumps(view['result'], default=str)}", highlight=False)
+        console().print(f"succeeded: {json.dumps(view['result'], default=str)}", highlight=False)
     elif job.state in TERMINAL:
         error = view.get("error") or {}
-        console.print(f"{job.state.value}: {error.get('type', '')} {error.get('message', '')}")
+        console().print(f"{job.state.value}: {error.get('type', '')} {error.get('message', '')}")
     if job.state not in TERMINAL:
         raise typer.Exit(EXIT_TIMEOUT)
     raise typer.Exit(0 if job.state is State.SUCCEEDED else 1)
@@ -168,7 +168,7 @@ async def _follow(app: Conveyor, job_id: str, timeout: float | None, quiet: bool
         TaskProgressColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=True, disable=quiet) as bar:
+    with Progress(*columns, console=console(), transient=True, disable=quiet) as bar:
         task = bar.add_task(f"{job.function} {job.state.value}", total=None)
         while job.state not in TERMINAL:
             if deadline is not None and time.monotonic() >= deadline:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import sys
@@ -11,9 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from conveyor.cli.common import cli, fail
-from conveyor.cli.logs import setup_logging
 from conveyor.discovery import load_app
 from conveyor.errors import ConfigurationError
+from conveyor.logs import setup_logging
+from conveyor.worker.launch import Launch, become
 
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
 LogFormat = Annotated[str, typer.Option(help="plain, rich or json")]
@@ -56,10 +56,6 @@ def worker(
         raise fail(str(exc), 2) from None
     if reload:
         raise typer.Exit(_reloading([a for a in sys.argv[1:] if a != "--reload"]))
-    try:
-        app = load_app(app_ref)
-    except ConfigurationError as exc:
-        raise fail(str(exc), 2) from None
     overrides: dict[str, Any] = {
         "queues": queues,
         "concurrency": concurrency,
@@ -71,23 +67,15 @@ def worker(
         "id": worker_id,
         "supervisor": supervisor,
     }
-    options = app.worker_options(**{k: v for k, v in overrides.items() if v is not None})
-    count = processes if processes is not None else (os.cpu_count() or 1)
-    if (count == 1 and max_jobs is None and max_memory is None) or supervisor or burst:
-        from conveyor.worker.process import serve
-
-        if metrics_port is not None:
-            from conveyor.metrics import WorkerMetrics
-
-            metrics = WorkerMetrics()
-            metrics.serve(metrics_port)
-            app.add_middleware(metrics)
-        raise typer.Exit(serve(app, options))
-    from conveyor.worker.supervisor import Supervisor
-
-    child_args = ["--log-level", log_level, "--log-format", log_format]
-    runner = Supervisor(app, app_ref, options, count, child_args, metrics_port)
-    raise typer.Exit(asyncio.run(runner.run()))
+    launch = Launch(
+        app=app_ref,
+        options={k: v for k, v in overrides.items() if v is not None},
+        processes=processes if processes is not None else (os.cpu_count() or 1),
+        metrics_port=metrics_port,
+        log_level=log_level,
+        log_format=log_format,
+    )
+    become(launch)  # the CLI's libraries stay behind: see conveyor.worker.launch
 
 
 def _reloading(args: list[str]) -> int:

@@ -30,9 +30,8 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -42,6 +41,9 @@ from conveyor.functions import JobFunction
 from conveyor.job import Progress
 from conveyor.lifecycle import RetryPolicy, is_retryable
 from conveyor.serializers import encode, encode_result
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 
 class Task(msgspec.Struct, array_like=True, tag="task"):

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
+import functools
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.context import BaseContext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.context import Context
 from conveyor.functions import JobFunction
@@ -30,7 +29,9 @@ from conveyor.serializers import Payload, encode
 from conveyor.worker import child
 from conveyor.worker.child import Done, Failed, ProgressReport, Task
 
-START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 REAP_WAIT = 5.0  # longest wait for a dead child's exit status
 
@@ -155,6 +156,16 @@ def exit_reason(code: int | None) -> str:
     return f"exit code {code}"
 
 
+@functools.cache
+def start_context() -> BaseContext:
+    """The start method for job processes: forkserver where there is one, else spawn.
+    multiprocessing is imported with the first process job, not by every worker (0.7 MB)."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 class ChildProcess:
     """One child and the worker's end of its pipe."""
 
@@ -247,7 +258,6 @@ class ProcessPool:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.context = multiprocessing.get_context(START_METHOD)
         self.idle: list[ChildProcess] = []
         self.busy: set[ChildProcess] = set()
         self.slots = asyncio.Semaphore(size)
@@ -279,7 +289,7 @@ class ProcessPool:
             found.kill()  # died while idle (the OOM killer, say): replace it
         if self.closed:
             raise RuntimeError("the worker's process pool is closed")
-        found = ChildProcess(self.context)
+        found = ChildProcess(start_context())
         self.busy.add(found)
         starting = asyncio.get_running_loop().run_in_executor(None, found.start)
         try:

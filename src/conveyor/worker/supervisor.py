@@ -20,8 +20,11 @@ import sys
 import time
 from dataclasses import dataclass
 
+import msgspec
+
 from conveyor.app import Conveyor
 from conveyor.stores.base import Store, WorkerInfo
+from conveyor.worker.launch import Launch
 from conveyor.worker.options import WorkerOptions
 from conveyor.worker.process import EXIT_RECYCLE
 
@@ -52,21 +55,11 @@ def die_with_parent() -> None:
 
 
 class Supervisor:
-    def __init__(
-        self,
-        app: Conveyor,
-        app_ref: str,
-        options: WorkerOptions,
-        processes: int,
-        child_args: list[str],
-        metrics_port: int | None = None,
-    ) -> None:
+    def __init__(self, app: Conveyor, launch: Launch, options: WorkerOptions) -> None:
         self.app = app
-        self.app_ref = app_ref
+        self.launch = launch  # what each child is started with, plus its id and slot's port
         self.options = options
-        self.target = max(1, processes)
-        self.child_args = child_args  # passed through to every child (log format, ...)
-        self.metrics_port = metrics_port  # child i serves /metrics on metrics_port + i
+        self.target = max(1, launch.processes)
         self.id = f"{socket.gethostname()}-{os.getpid()}-sup-{secrets.token_hex(2)}"
         self.children: dict[int, Child] = {}
         self.slots: dict[int, asyncio.Task[None]] = {}
@@ -83,7 +76,7 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGTTIN, self.resize, 1)
         loop.add_signal_handler(signal.SIGTTOU, self.resize, -1)
         beat = asyncio.create_task(self._heartbeat())
-        log.info("supervisor %s: %d worker processes for %s", self.id, self.target, self.app_ref)
+        log.info("supervisor %s: %d worker processes for %s", self.id, self.target, self.launch.app)
         while not self.stopping:
             self._fill_slots()
             await self._changed.wait()
@@ -151,35 +144,14 @@ class Supervisor:
             self.children.pop(index, None)
 
     def _argv(self, index: int, worker_id: str) -> list[str]:
-        o = self.options
-        argv = [
-            sys.executable,
-            "-m",
-            "conveyor",
-            "worker",
-            self.app_ref,
-            "--processes",
-            "1",
-            "--queues",
-            ",".join(o.queues),
-            "--concurrency",
-            str(o.concurrency),
-            "--lease",
-            str(o.lease),
-            "--grace",
-            str(o.grace),
-            "--id",
-            worker_id,
-            "--supervisor",
-            self.id,
-        ]
-        if o.max_jobs is not None:
-            argv += ["--max-jobs", str(o.max_jobs)]
-        if o.max_memory is not None:
-            argv += ["--max-memory", str(o.max_memory)]
-        if self.metrics_port is not None:
-            argv += ["--metrics-port", str(self.metrics_port + index)]
-        return argv + self.child_args
+        port = self.launch.metrics_port
+        child = msgspec.structs.replace(
+            self.launch,
+            options={**self.launch.options, "id": worker_id, "supervisor": self.id},
+            processes=1,
+            metrics_port=None if port is None else port + index,
+        )
+        return child.argv()
 
     async def _stop_children(self) -> None:
         for child in self.children.values():
