@@ -4,18 +4,22 @@ The worker is `python -m conveyor worker bench.conveyor_app:app -p P -c C --log-
 the store comes from `CONVEYOR_URL` (the private redis-server, or an SQLite file). Everything
 else is Conveyor's defaults (retries, lease, result TTL, events). The job is async, as Conveyor's
 jobs are meant to be; `empty` is the no-op whose completions the store counts (`drain_empty`).
+`fetch_finish` makes a worker's store calls in-process, no job run (`backlog`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from bench.adapter import PYTHON, Adapter, chunks
 from bench.job import awork
 from conveyor import Conveyor
-from conveyor.job import State
+from conveyor.job import Outcome, State
+from conveyor.serializers import encode_result
 
 app = Conveyor()
+FETCHER = "bench-fetcher"  # the worker id `fetch_finish` leases under
 
 
 @app.job
@@ -73,10 +77,45 @@ class ConveyorAdapter(Adapter):
         """Jobs the store holds as succeeded, over every queue."""
         return app.portal.call(_succeeded())
 
+    def queued(self) -> int:
+        """Jobs the store holds as queued, over every queue."""
+        return app.portal.call(_queued())
+
+    def fetch_finish(self, count: int, batch: int = 32) -> tuple[int, float]:
+        """Lease `count` queued jobs and report them succeeded, `batch` at a time, with the
+        store calls a worker makes (its queues and lease; the result None, encoded as the
+        worker does), no job run; (jobs, seconds). The timed loop is one coroutine on the
+        portal's loop."""
+        return app.portal.call(_fetch_finish(count, batch))
+
 
 async def _succeeded() -> int:
     stats = await (await app.store()).queue_stats()
     return sum(queue.counts.get(State.SUCCEEDED, 0) for queue in stats)
+
+
+async def _queued() -> int:
+    stats = await (await app.store()).queue_stats()
+    return sum(queue.counts.get(State.QUEUED, 0) for queue in stats)
+
+
+async def _fetch_finish(count: int, batch: int) -> tuple[int, float]:
+    store, options = await app.store(), app.worker_options()
+    result = encode_result(None)  # what the no-op jobs return
+    done = 0
+    started = time.perf_counter()
+    while done < count:
+        claims = await store.fetch(FETCHER, options.queues, min(batch, count - done), options.lease)
+        if not claims:
+            break
+        await store.finish(
+            [
+                Outcome(id=c.id, attempt=c.attempt, state=State.SUCCEEDED, result=result)
+                for c in claims
+            ]
+        )
+        done += len(claims)
+    return done, time.perf_counter() - started
 
 
 class ConveyorSqliteAdapter(ConveyorAdapter):

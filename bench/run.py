@@ -37,6 +37,9 @@ def specs(system: System, workload: str, plan: Plan, url: str) -> list[Spec]:
         "drain": replace(base, count=plan.drain),
         "drain2": replace(base, count=plan.drain, processes=2),
         "drain_empty": replace(base, count=plan.empty),
+        "backlog": replace(
+            base, count=plan.backlog, rounds=plan.backlog_rounds, timeout=plan.backlog_timeout
+        ),
         "latency": replace(base, samples=plan.samples),
         "commands": replace(base, count=plan.commands, calls_single=min(200, plan.commands)),
     }
@@ -103,6 +106,12 @@ def show(spec: Spec, rep: int, result: dict[str, Any], seconds: float) -> None:
     value = ""
     if "rate" in result:
         value = f"{result['rate']:>10,.0f} jobs/s"
+    elif "fetch_ratio" in result:
+        value = (
+            f"at {result['depth_large']:,} / {result['depth_small']:,} queued: fetch "
+            f"{result['fetch_ratio']:.2f}x, enqueue {result['enqueue_ratio']:.2f}x; "
+            f"{result['bytes_per_job']:,.0f} B/job"
+        )
     elif "p50_ms" in result:
         value = f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
     if "worker_calls" in result:
@@ -130,7 +139,7 @@ def run(plan: Plan) -> Path:
         meta["versions"] = versions(sys.executable, PROJECT_PACKAGES)
         names = [line.split("==")[0].split("[")[0] for line in _requirements()]
         meta["peer_versions"] = versions(peers, [*names, "redis"])
-        meta["plan"] = {k: v for k, v in vars(plan).items() if k != "systems"}
+        meta["plan"] = {k: v for k, v in vars(plan).items() if k not in ("systems", "workloads")}
         started = time.monotonic()
         print(f"bench: private redis-server {meta['redis']} on {server.url}", flush=True)
         cases = _rounds(chosen, plan, pythons, server, Path(tmp))
@@ -150,7 +159,11 @@ def _rounds(
     """Repetitions go round: every case once, then again, so a burst of other load on the
     machine falls on several systems rather than all of one system's repetitions."""
     todo = [
-        (s, spec) for s in systems for w in s.workloads for spec in specs(s, w, plan, server.url)
+        (s, spec)
+        for s in systems
+        for w in s.workloads
+        if not plan.workloads or w in plan.workloads
+        for spec in specs(s, w, plan, server.url)
     ]
     out: list[dict[str, Any]] = []
     for rep in range(plan.repeats):

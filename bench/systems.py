@@ -22,7 +22,7 @@ SYSTEMS: tuple[System, ...] = (
         "conveyor",
         "bench.conveyor_app:ConveyorAdapter",
         "project",
-        workloads=(*REDIS_WORKLOADS, "drain_empty"),
+        workloads=(*REDIS_WORKLOADS, "drain_empty", "backlog"),
         flavors=("sync", "async"),
     ),
     System(

@@ -59,6 +59,20 @@ def enqueue_rows(r: Results) -> list[Row]:
     return rows
 
 
+def backlog_rows(r: Results) -> list[Row]:
+    """Met when both rates at the deep queue are at least 0.80x those at the shallow one."""
+    fetch, enqueue = (r.value("conveyor", "backlog", f"{k}_ratio") for k in ("fetch", "enqueue"))
+    small, large = (r.value("conveyor", "backlog", f"depth_{k}") for k in ("small", "large"))
+    return [
+        (
+            "1,000,000 queued: fetch and enqueue within 20% of 1,000 queued",
+            f"at {large:,.0f} queued: fetch {fetch:.2f}x, enqueue {enqueue:.2f}x their rates at "
+            f"{small:,.0f}",
+            _check(fetch + enqueue, fetch >= 0.8 and enqueue >= 0.8),
+        )
+    ]
+
+
 def other_rows(r: Results) -> list[Row]:
     p50, p99 = r.value("conveyor", "latency", "p50_ms"), r.value("conveyor", "latency", "p99_ms")
     peer, best99 = _best(r, "latency", "p99_ms", low=True)
@@ -157,7 +171,8 @@ def section(r: Results) -> list[str]:
     from bench.report import table
 
     mark = {True: "met", False: "**not met**", None: "not measured"}
-    rows = [[t, v, mark[ok]] for t, v, ok in drain_rows(r) + enqueue_rows(r) + other_rows(r)]
+    found = drain_rows(r) + enqueue_rows(r) + backlog_rows(r) + other_rows(r)
+    rows = [[t, v, mark[ok]] for t, v, ok in found]
     return [
         "## Conveyor against the best peer in this run",
         "",

@@ -4,6 +4,7 @@ repetition; `status` is "ok", "timed out" (the numbers cover what finished in ti
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import statistics
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -21,6 +22,9 @@ from bench.job import LATENCY
 from bench.producer import Producer
 from bench.spec import Spec
 from bench.workers import WorkerGroup
+
+if TYPE_CHECKING:
+    from bench.conveyor_app import ConveyorAdapter
 
 Result = dict[str, Any]
 WARM_UP = 0.5  # seconds of untimed enqueues first: on a VM the first ones run slow
@@ -103,6 +107,45 @@ def drain_empty(spec: Spec, adapter: Adapter, harness: redis.Redis) -> Result:
     finally:
         group.stop()
         adapter.close()
+
+
+def backlog(spec: Spec, adapter: Adapter, harness: redis.Redis) -> Result:
+    """Conveyor only, Redis store: the enqueue and fetch rates with `base` (1,000) jobs queued,
+    then again once the queue is filled to `count` (1,000,000), their ratios (rate at `count`
+    / rate at `base`), the fill's rate, and Redis memory per queued job over the fill.
+
+    The jobs are the no-op of every workload, without arguments. At each depth, `rounds`
+    rounds of one `enqueue_many` of `base` jobs (the sync producer, as in `enqueue_bulk`) then
+    fetch + finish of as many from the front, so the queue stays within `base` jobs of its
+    depth; rates are the medians of the rounds, Redis CPU is per job over all of them. The
+    fetch is the worker's own store calls made in-process (`ConveyorAdapter.fetch_finish`:
+    `fetch` of 32, its slots, then `finish` of those 32 as succeeded, no job run) rather than
+    a worker process: a worker would drain the very queue whose depth is measured, and on two
+    cores its own Python per job (more CPU than Redis's) would hide the store's share, which
+    is the part a deep queue can slow."""
+    from bench.conveyor_app import ConveyorAdapter
+
+    assert isinstance(adapter, ConveyorAdapter)
+    producer = Producer(adapter, "sync")
+    producer.connect()
+    try:
+        producer.bulk(spec.base, time.monotonic() + spec.timeout)
+        warm_up = time.monotonic() + WARM_UP  # untimed rounds: connections, scripts, clocks
+        while time.monotonic() < warm_up:
+            _round(producer, adapter, harness, spec.base)
+        shallow = _at_depth(producer, adapter, harness, spec)
+        fill = _fill(producer, adapter, harness, spec)
+        deep = _at_depth(producer, adapter, harness, spec)
+    finally:
+        producer.close()
+    out: Result = {"jobs": deep["depth"], **fill}  # a fill that timed out says so
+    for key in shallow:
+        out[f"{key}_small"], out[f"{key}_large"] = shallow[key], deep[key]
+    out["enqueue_ratio"] = deep["enqueue_rate"] / shallow["enqueue_rate"]
+    out["fetch_ratio"] = deep["fetch_rate"] / shallow["fetch_rate"]
+    if min(shallow["rounds"], deep["rounds"]) < spec.rounds:
+        out["status"] = "timed out"
+    return out
 
 
 def latency(spec: Spec, adapter: Adapter, harness: redis.Redis) -> Result:
@@ -193,6 +236,7 @@ WORKLOADS: dict[str, Callable[[Spec, Adapter, redis.Redis], Result]] = {
     "enqueue_bulk": enqueue_bulk,
     "drain": drain,
     "drain_empty": drain_empty,
+    "backlog": backlog,
     "latency": latency,
     "commands": commands,
 }
@@ -211,6 +255,58 @@ def _backlog(spec: Spec, adapter: Adapter) -> int:
     done, _ = producer.bulk(spec.count, time.monotonic() + spec.timeout)
     producer.close()
     return done
+
+
+def _round(
+    producer: Producer, adapter: ConveyorAdapter, harness: redis.Redis, size: int
+) -> tuple[float, ...]:
+    """One `enqueue_many` of `size` jobs, then fetch + finish of as many: the seconds of each
+    half, then the CPU seconds of each half in this process (every thread), then in Redis."""
+    cpu = [(time.process_time(), probe.cpu(harness))]
+    _, enqueue = producer.bulk(size, math.inf)
+    cpu.append((time.process_time(), probe.cpu(harness)))
+    fetched, fetch = adapter.fetch_finish(size)
+    cpu.append((time.process_time(), probe.cpu(harness)))
+    if fetched < size:
+        raise RuntimeError(f"fetched {fetched} of {size} queued jobs")
+    return (enqueue, fetch, *(cpu[i + 1][k] - cpu[i][k] for k in range(2) for i in range(2)))
+
+
+def _at_depth(
+    producer: Producer, adapter: ConveyorAdapter, harness: redis.Redis, spec: Spec
+) -> Result:
+    """Rounds at the queue's depth now: the median rate of each half, and its CPU per job in
+    this process (producer, fetcher) and in Redis over all the rounds (the harness's one INFO
+    per half included: microseconds per 1,000 jobs)."""
+    depth = adapter.queued()
+    rounds: list[tuple[float, ...]] = []
+    deadline = time.monotonic() + spec.timeout
+    while len(rounds) < spec.rounds and time.monotonic() < deadline:
+        rounds.append(_round(producer, adapter, harness, spec.base))
+    columns = list(zip(*rounds, strict=True))
+    jobs = spec.base * len(rounds)
+    out: Result = {"depth": depth, "rounds": len(rounds)}
+    for i, half in enumerate(("enqueue", "fetch")):
+        out[f"{half}_rate"] = spec.base / statistics.median(columns[i])
+        out[f"{half}_client_us"] = sum(columns[2 + i]) / jobs * 1e6
+        out[f"{half}_redis_us"] = sum(columns[4 + i]) / jobs * 1e6
+    return out
+
+
+def _fill(producer: Producer, adapter: ConveyorAdapter, harness: redis.Redis, spec: Spec) -> Result:
+    """`enqueue_many` of 1,000 per call until `count` jobs are queued: the rate, and Redis
+    `used_memory` grown per job (less the clients' buffers)."""
+    wanted = spec.count - adapter.queued()
+    before = probe.used_memory(harness)
+    done, seconds = producer.bulk(wanted, time.monotonic() + spec.timeout)
+    memory = probe.used_memory(harness) - before
+    return {
+        "fill_jobs": done,
+        "fill_seconds": seconds,
+        "fill_rate": done / seconds,
+        "bytes_per_job": memory / done,
+        **_status(done, wanted),
+    }
 
 
 def _workers(spec: Spec, adapter: Adapter, processes: int) -> WorkerGroup:
