@@ -3,7 +3,9 @@ command or pipeline. Keys are laid out in `keys.py`.
 
 Blocking waits, not polling. `fetch(wait=...)` runs the claim script; when it leased nothing it
 BLPOPs the wake-up lists of its queues (`{p}:wake:<queue>`) for at most `wait`, or less when a
-delayed job falls due sooner, then claims again. Scripts that make a job ready (enqueue,
+delayed job falls due sooner, then claims again. The BLPOP and that claim go out together in
+one pipeline: Redis runs the claim the moment the BLPOP returns, so a woken worker holds its
+jobs one round trip after the enqueue, not two. Scripts that make a job ready (enqueue,
 release, recover, requeue, promote, resume) push a token there, capped to a few, so an idle
 worker costs one BLPOP per `wait` and wakes within milliseconds. `cancel_requests(wait=...)`
 BLPOPs the worker's own request list (`{p}:cancels:<worker>`, filled by cancel.lua), then LPOPs
@@ -152,19 +154,24 @@ class RedisStore:
             return []
         deadline = time.monotonic() + wait
         wake = [self._keys.wake(queue) for queue in queues]
-        while True:
-            fetched = await self._scripts.fetch(worker, queues, count, lease, FETCH_PROMOTE)
+        args = (worker, queues, count, lease, FETCH_PROMOTE)
+        fetched = await self._scripts.fetch(*args)
+        while not fetched.claims:
             remaining = deadline - time.monotonic()
-            if fetched.claims or remaining <= 0:
-                return fetched.claims
+            if remaining <= 0:
+                return []
             if fetched.next_due is not None:
                 remaining = min(remaining, fetched.next_due - fetched.now)
-            if remaining > 0:
-                woke = await self._blocked(
-                    remaining, lambda ms: self._blocking.blpop(wake, ms / 1000)
-                )
-                if woke is None and time.monotonic() >= deadline:
-                    return []  # timed out: nothing arrived, no due job to claim
+            if remaining <= 0:  # a delayed job is due: claim it at once
+                fetched = await self._scripts.fetch(*args)
+                continue
+            woke, fetched = await self._blocked(
+                remaining,
+                lambda ms: self._scripts.fetch_after_wake(self._blocking, wake, ms / 1000, args),
+            )
+            if not woke and not fetched.claims and time.monotonic() >= deadline:
+                return []  # timed out: nothing arrived, no due job to claim
+        return fetched.claims
 
     async def _blocked(self, seconds: float, command: Callable[[int], Awaitable[Any]]) -> Any:
         """Run a blocking command for `seconds` (in whole ms: 0 would mean forever), at most

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import redis
 import redis.asyncio
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 from conveyor.job import Claim, Job, NewJob, Outcome, Priority, Progress, State
@@ -115,19 +116,33 @@ class Scripts:
     async def fetch(
         self, worker: str, queues: Sequence[str], count: int, lease: float, promote: int
     ) -> Fetched:
-        reply = await self._call("fetch", worker, count, lease, promote, *queues)
-        claims = [
-            Claim(
-                id=reply[i].decode(),
-                function=reply[i + 1].decode(),
-                queue=reply[i + 2].decode(),
-                attempt=int(reply[i + 3]),
-                errors=int(reply[i + 4]),
-                payload=reply[i + 5],
-            )
-            for i in range(2, len(reply), 6)
-        ]
-        return Fetched(float(reply[0]), _float(reply[1]), claims)
+        return _fetched(await self._call("fetch", worker, count, lease, promote, *queues))
+
+    async def fetch_after_wake(
+        self,
+        blocking: redis.asyncio.Redis,
+        wake: Sequence[str],
+        seconds: float,
+        fetch: tuple[str, Sequence[str], int, float, int],
+    ) -> tuple[bool, Fetched]:
+        """BLPOP `wake` for up to `seconds`, then fetch, in one pipeline on `blocking`: Redis
+        runs the fetch the moment the BLPOP returns, so a woken worker gets its claims without
+        a second round trip. Returns (woken, fetched)."""
+        worker, queues, count, lease, promote = fetch
+        script = self._scripts["fetch"]
+        args: list[EncodableT] = [*self._keys, self._cap, worker, count, lease, promote, *queues]
+        async with blocking.pipeline(transaction=False) as pipe:
+            pipe.blpop(wake, seconds)
+            pipe.evalsha(script.sha, len(self._keys), *args)
+            woke, reply = await pipe.execute(raise_on_error=False)
+        if isinstance(woke, Exception):
+            raise woke
+        if isinstance(reply, NoScriptError):
+            await self.load()
+            return woke is not None, await self.fetch(worker, queues, count, lease, promote)
+        if isinstance(reply, Exception):
+            raise reply
+        return woke is not None, _fetched(reply)
 
     async def renew(self, held: Sequence[tuple[str, int]], lease: float) -> Renewal:
         args = [value for pair in held for value in pair]
@@ -296,6 +311,21 @@ def decode_job(fields: Mapping[bytes, bytes]) -> Job:
         progress=decode_progress(fields.get(b"progress")),
         cancel_requested=fields.get(b"cancel") == b"1",
     )
+
+
+def _fetched(reply: Sequence[Any]) -> Fetched:
+    claims = [
+        Claim(
+            id=reply[i].decode(),
+            function=reply[i + 1].decode(),
+            queue=reply[i + 2].decode(),
+            attempt=int(reply[i + 3]),
+            errors=int(reply[i + 4]),
+            payload=reply[i + 5],
+        )
+        for i in range(2, len(reply), 6)
+    ]
+    return Fetched(float(reply[0]), _float(reply[1]), claims)
 
 
 def _float(value: bytes | None) -> float | None:
