@@ -9,11 +9,12 @@ jobs one round trip after the enqueue, not two. Scripts that make a job ready (e
 release, recover, requeue, promote, resume) push a token there, capped to a few, so an idle
 worker costs one BLPOP per `wait` and wakes within milliseconds. `cancel_requests(wait=...)`
 BLPOPs the worker's own request list (`{p}:cancels:<worker>`, filled by cancel.lua), then LPOPs
-the rest. Blocking commands (BLPOP, XREAD BLOCK) use a second client with no socket timeout of
-its own: each blocking call gets an asyncio deadline of its block time plus a grace instead.
-(redis-py sends through `asyncio.wait_for` when a socket timeout is set, and on Python 3.11
-that can swallow a cancellation landing as the send completes: a cancelled worker would then
-sit in BLPOP.)
+the rest. Blocking commands (BLPOP, XREAD BLOCK) and scripts use two more clients, each with its
+own pool and no socket timeout: each call gets an asyncio deadline instead, for a blocking one
+its block time plus a grace. (redis-py sends every command of a client with a socket timeout
+through `asyncio.wait_for`: a task per command, about a fifth of a round trip, and on Python
+3.11 a cancellation landing as the send completes can be swallowed: a cancelled worker would
+then sit in BLPOP.)
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ class RedisStore:
         self._keys = Keys(prefix)
         self._events_max = events_max
         self._client = _async_client(url, 5.0)
+        # Own pools, so connections held in BLPOP / XREAD BLOCK (a waiter per `result()`, say)
+        # never leave scripts without one.
         self._blocking = _async_client(url, None)  # BLPOP / XREAD BLOCK only: see _blocked
-        self._scripts = Scripts(self._client, self._keys, events_max)
+        self._scripts = Scripts(_async_client(url, None), self._keys, events_max)
         self._sync_lock = threading.Lock()
         self._sync: tuple[redis.Redis, SyncEnqueue] | None = None
         self._marker: bytes | None = None  # see lost_data
@@ -98,6 +101,7 @@ class RedisStore:
     async def close(self) -> None:
         await self._client.aclose()
         await self._blocking.aclose()
+        await self._scripts.close()
         with self._sync_lock:
             if self._sync is not None:
                 self._sync[0].close()
