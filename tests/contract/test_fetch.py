@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import redis.asyncio
+
 from conveyor.events import EventType
 from conveyor.job import State
+from conveyor.stores import open_store
 from conveyor.stores.base import Store
 from support.waiting import await_for
 
@@ -147,6 +150,29 @@ async def test_blocking_fetch_wakes_on_enqueue(store: Store) -> None:
     claims = await store.fetch("w1", ["default"], 1, lease=30, wait=10)
     await task
     assert [c.id for c in claims] == [new.id]
+
+
+async def test_redis_blocking_fetch_reloads_flushed_scripts(redis_url: str) -> None:
+    """Beside the suite: the claim that rides with the wake-up's BLPOP finds its script gone
+    (SCRIPT FLUSH, a restarted Redis) and still claims the job that woke it."""
+    store = open_store(redis_url)
+    await store.connect()
+    client = redis.asyncio.Redis.from_url(redis_url)
+    new = new_job()
+
+    async def enqueue_soon() -> None:
+        await asyncio.sleep(0.2)  # allowed-sleep
+        await client.script_flush()
+        await store.enqueue([new])
+
+    try:
+        task = asyncio.create_task(enqueue_soon())
+        claims = await store.fetch("w1", ["default"], 1, lease=30, wait=10)
+        await task
+        assert [c.id for c in claims] == [new.id]
+    finally:
+        await client.aclose()
+        await store.close()
 
 
 async def test_blocking_fetch_wakes_for_a_due_job(store: Store) -> None:

@@ -185,7 +185,9 @@ class Worker:
             backoff = 0.05
             for claim in claims:
                 self._start(claim)
-            if self.options.burst and not claims and await self._drained():
+            if claims:  # let the jobs take their first step before the next fetch is set up
+                await asyncio.sleep(0)
+            elif self.options.burst and await self._drained():
                 return
 
     def _free_slots(self) -> int | None:

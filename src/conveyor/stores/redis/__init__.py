@@ -3,15 +3,18 @@ command or pipeline. Keys are laid out in `keys.py`.
 
 Blocking waits, not polling. `fetch(wait=...)` runs the claim script; when it leased nothing it
 BLPOPs the wake-up lists of its queues (`{p}:wake:<queue>`) for at most `wait`, or less when a
-delayed job falls due sooner, then claims again. Scripts that make a job ready (enqueue,
+delayed job falls due sooner, then claims again. The BLPOP and that claim go out together in
+one pipeline: Redis runs the claim the moment the BLPOP returns, so a woken worker holds its
+jobs one round trip after the enqueue, not two. Scripts that make a job ready (enqueue,
 release, recover, requeue, promote, resume) push a token there, capped to a few, so an idle
 worker costs one BLPOP per `wait` and wakes within milliseconds. `cancel_requests(wait=...)`
 BLPOPs the worker's own request list (`{p}:cancels:<worker>`, filled by cancel.lua), then LPOPs
-the rest. Blocking commands (BLPOP, XREAD BLOCK) use a second client with no socket timeout of
-its own: each blocking call gets an asyncio deadline of its block time plus a grace instead.
-(redis-py sends through `asyncio.wait_for` when a socket timeout is set, and on Python 3.11
-that can swallow a cancellation landing as the send completes: a cancelled worker would then
-sit in BLPOP.)
+the rest. Blocking commands (BLPOP, XREAD BLOCK) and scripts use two more clients, each with its
+own pool and no socket timeout: each call gets an asyncio deadline instead, for a blocking one
+its block time plus a grace. (redis-py sends every command of a client with a socket timeout
+through `asyncio.wait_for`: a task per command, about a fifth of a round trip, and on Python
+3.11 a cancellation landing as the send completes can be swallowed: a cancelled worker would
+then sit in BLPOP.)
 """
 
 from __future__ import annotations
@@ -78,8 +81,10 @@ class RedisStore:
         self._keys = Keys(prefix)
         self._events_max = events_max
         self._client = _async_client(url, 5.0)
+        # Own pools, so connections held in BLPOP / XREAD BLOCK (a waiter per `result()`, say)
+        # never leave scripts without one.
         self._blocking = _async_client(url, None)  # BLPOP / XREAD BLOCK only: see _blocked
-        self._scripts = Scripts(self._client, self._keys, events_max)
+        self._scripts = Scripts(_async_client(url, None), self._keys, events_max)
         self._sync_lock = threading.Lock()
         self._sync: tuple[redis.Redis, SyncEnqueue] | None = None
         self._marker: bytes | None = None  # see lost_data
@@ -96,6 +101,7 @@ class RedisStore:
     async def close(self) -> None:
         await self._client.aclose()
         await self._blocking.aclose()
+        await self._scripts.close()
         with self._sync_lock:
             if self._sync is not None:
                 self._sync[0].close()
@@ -152,19 +158,24 @@ class RedisStore:
             return []
         deadline = time.monotonic() + wait
         wake = [self._keys.wake(queue) for queue in queues]
-        while True:
-            fetched = await self._scripts.fetch(worker, queues, count, lease, FETCH_PROMOTE)
+        args = (worker, queues, count, lease, FETCH_PROMOTE)
+        fetched = await self._scripts.fetch(*args)
+        while not fetched.claims:
             remaining = deadline - time.monotonic()
-            if fetched.claims or remaining <= 0:
-                return fetched.claims
+            if remaining <= 0:
+                return []
             if fetched.next_due is not None:
                 remaining = min(remaining, fetched.next_due - fetched.now)
-            if remaining > 0:
-                woke = await self._blocked(
-                    remaining, lambda ms: self._blocking.blpop(wake, ms / 1000)
-                )
-                if woke is None and time.monotonic() >= deadline:
-                    return []  # timed out: nothing arrived, no due job to claim
+            if remaining <= 0:  # a delayed job is due: claim it at once
+                fetched = await self._scripts.fetch(*args)
+                continue
+            woke, fetched = await self._blocked(
+                remaining,
+                lambda ms: self._scripts.fetch_after_wake(self._blocking, wake, ms / 1000, args),
+            )
+            if not woke and not fetched.claims and time.monotonic() >= deadline:
+                return []  # timed out: nothing arrived, no due job to claim
+        return fetched.claims
 
     async def _blocked(self, seconds: float, command: Callable[[int], Awaitable[Any]]) -> Any:
         """Run a blocking command for `seconds` (in whole ms: 0 would mean forever), at most

@@ -23,7 +23,7 @@ layout lives in one Cluster slot today and can be spread by queue later.
     {p}:counts             HASH  "<state>:<queue>" -> number of jobs, kept exact by every script
     {p}:queues             SET   every queue ever enqueued to (queue_stats adds the paused set)
     {p}:paused             SET   paused queues
-    {p}:seq                HASH  counters: back / front (ready scores), made (enqueue order),
+    {p}:seq                HASH  counters: back / front (ready scores; `n` is a back number),
                                  events (events written so far)
     {p}:events             STREAM  one entry per script that published: field `b` = a msgpack
                                  array of Events; id "<events written so far>-0", so an event's

@@ -1,5 +1,5 @@
-"""The Lua scripts: read once from `lua/`, registered on a client (EVALSHA, reloaded on
-NOSCRIPT by redis-py), each behind one typed method that builds its ARGV and decodes its reply.
+"""The Lua scripts: read once from `lua/`, loaded at connect and called by SHA (EVALSHA, loaded
+again on NOSCRIPT), each behind one typed method that builds its ARGV and decodes its reply.
 
 Each `lua/<transition>.lua` is one atomic transition with a KEYS/ARGV/returns header. The
 helpers they share (indexes, counters, wake-ups, events) live once in `lua/lib.lua`, which is
@@ -8,14 +8,17 @@ put in front of every script here: one fixed prelude, no include directives.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import redis
 import redis.asyncio
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 from conveyor.job import Claim, Job, NewJob, Outcome, Priority, Progress, State
@@ -46,6 +49,7 @@ NAMES = (
     "list",
     "publish",
 )
+CALL_TIMEOUT = 5.0  # seconds a script call may take (the socket timeout of the store's other calls)
 OUTCOMES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED, State.RETRYING, State.QUEUED})
 
 
@@ -55,6 +59,9 @@ def _read(name: str) -> str:
 
 _LIB = _read("lib")
 SOURCES: dict[str, str] = {name: f"{_LIB}\n{_read(name)}" for name in NAMES}
+SHAS: dict[str, str] = {
+    name: hashlib.sha1(text.encode()).hexdigest() for name, text in SOURCES.items()
+}
 
 
 class CancelCode(IntEnum):
@@ -91,23 +98,42 @@ class Stats(msgspec.Struct, frozen=True):
 
 
 class Scripts:
-    """Every script, registered on one asyncio client, with the store's keys bound in."""
+    """Every script, called by SHA on one asyncio client, with the store's keys bound in."""
 
     def __init__(self, client: redis.asyncio.Redis, keys: Keys, events_max: int) -> None:
-        self._client = client
+        self._client = client  # no socket timeout: each call is bounded by CALL_TIMEOUT
         self._keys = list(keys.base)
         self._cap = events_max
-        self._scripts = {name: client.register_script(text) for name, text in SOURCES.items()}
+
+    async def close(self) -> None:
+        await self._client.aclose()
 
     async def load(self) -> None:
         """SCRIPT LOAD every script (one round trip), so later calls are plain EVALSHA."""
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT):
+                await self._load()
+        except TimeoutError:
+            raise _timed_out() from None
+
+    async def _load(self) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
             for text in SOURCES.values():
                 pipe.script_load(text)
             await pipe.execute()
 
     async def _call(self, name: str, *args: EncodableT) -> Any:
-        return await self._scripts[name](keys=self._keys, args=[self._cap, *args])
+        """EVALSHA, loading the scripts again on NOSCRIPT (a restarted or flushed Redis)."""
+        sha, keys = SHAS[name], self._keys
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT):
+                try:
+                    return await self._client.evalsha(sha, len(keys), *keys, self._cap, *args)
+                except NoScriptError:
+                    await self._load()
+                    return await self._client.evalsha(sha, len(keys), *keys, self._cap, *args)
+        except TimeoutError:
+            raise _timed_out() from None
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
         return _texts(await self._call("enqueue", *enqueue_args(jobs)))
@@ -115,19 +141,32 @@ class Scripts:
     async def fetch(
         self, worker: str, queues: Sequence[str], count: int, lease: float, promote: int
     ) -> Fetched:
-        reply = await self._call("fetch", worker, count, lease, promote, *queues)
-        claims = [
-            Claim(
-                id=reply[i].decode(),
-                function=reply[i + 1].decode(),
-                queue=reply[i + 2].decode(),
-                attempt=int(reply[i + 3]),
-                errors=int(reply[i + 4]),
-                payload=reply[i + 5],
-            )
-            for i in range(2, len(reply), 6)
-        ]
-        return Fetched(float(reply[0]), _float(reply[1]), claims)
+        return _fetched(await self._call("fetch", worker, count, lease, promote, *queues))
+
+    async def fetch_after_wake(
+        self,
+        blocking: redis.asyncio.Redis,
+        wake: Sequence[str],
+        seconds: float,
+        fetch: tuple[str, Sequence[str], int, float, int],
+    ) -> tuple[bool, Fetched]:
+        """BLPOP `wake` for up to `seconds`, then fetch, in one pipeline on `blocking`: Redis
+        runs the fetch the moment the BLPOP returns, so a woken worker gets its claims without
+        a second round trip. Returns (woken, fetched)."""
+        worker, queues, count, lease, promote = fetch
+        args: list[EncodableT] = [*self._keys, self._cap, worker, count, lease, promote, *queues]
+        async with blocking.pipeline(transaction=False) as pipe:
+            pipe.blpop(wake, seconds)
+            pipe.evalsha(SHAS["fetch"], len(self._keys), *args)
+            woke, reply = await pipe.execute(raise_on_error=False)
+        if isinstance(woke, Exception):
+            raise woke
+        if isinstance(reply, NoScriptError):
+            await self.load()
+            return woke is not None, await self.fetch(worker, queues, count, lease, promote)
+        if isinstance(reply, Exception):
+            raise reply
+        return woke is not None, _fetched(reply)
 
     async def renew(self, held: Sequence[tuple[str, int]], lease: float) -> Renewal:
         args = [value for pair in held for value in pair]
@@ -222,12 +261,18 @@ class SyncEnqueue:
     """enqueue.lua on a blocking client, for `RedisStore.enqueue_sync` (same text, same SHA)."""
 
     def __init__(self, client: redis.Redis, keys: Keys, events_max: int) -> None:
-        self._script = client.register_script(SOURCES["enqueue"])
+        self._client = client
         self._keys = list(keys.base)
         self._cap = events_max
 
     def __call__(self, jobs: Sequence[NewJob]) -> list[str]:
-        return _texts(self._script(keys=self._keys, args=[self._cap, *enqueue_args(jobs)]))
+        sha, keys, args = SHAS["enqueue"], self._keys, [self._cap, *enqueue_args(jobs)]
+        try:
+            reply = self._client.evalsha(sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self._client.script_load(SOURCES["enqueue"])
+            reply = self._client.evalsha(sha, len(keys), *keys, *args)
+        return _texts(cast(list[bytes], reply))
 
 
 def enqueue_args(jobs: Sequence[NewJob]) -> list[EncodableT]:
@@ -296,6 +341,26 @@ def decode_job(fields: Mapping[bytes, bytes]) -> Job:
         progress=decode_progress(fields.get(b"progress")),
         cancel_requested=fields.get(b"cancel") == b"1",
     )
+
+
+def _timed_out() -> redis.TimeoutError:
+    """What a script call past its deadline raises: the error a socket timeout would."""
+    return redis.TimeoutError(f"no reply from Redis in {CALL_TIMEOUT:g} s")
+
+
+def _fetched(reply: Sequence[Any]) -> Fetched:
+    claims = [
+        Claim(
+            id=reply[i].decode(),
+            function=reply[i + 1].decode(),
+            queue=reply[i + 2].decode(),
+            attempt=int(reply[i + 3]),
+            errors=int(reply[i + 4]),
+            payload=reply[i + 5],
+        )
+        for i in range(2, len(reply), 6)
+    ]
+    return Fetched(float(reply[0]), _float(reply[1]), claims)
 
 
 def _float(value: bytes | None) -> float | None:

@@ -12,13 +12,15 @@
 local now = clock()
 local held = {}
 local queues = {}
+local seq = reserve_back((#ARGV - 1) / 11) -- per job: its `n`, and its ready score if queued
 
 local function create(i)
   local id, queue, delay = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 5])
   local job = { id = id, queue = queue, ['function'] = ARGV[i + 1], attempt = 0 }
+  seq = seq + 1
   local fields = { 'id', id, 'function', ARGV[i + 1], 'queue', queue, 'priority', ARGV[i + 3],
     'payload', ARGV[i + 4], 'attempt', 0, 'errors', 0, 'crashes', 0,
-    'max_crashes', ARGV[i + 10], 'created_at', now, 'ttl', ARGV[i + 9], 'n', next_seq('made') }
+    'max_crashes', ARGV[i + 10], 'created_at', now, 'ttl', ARGV[i + 9], 'n', seq }
   if ARGV[i + 6] == '1' then
     fields[#fields + 1], fields[#fields + 2] = 'key', ARGV[i + 7]
     redis.call('HSET', K.keys, ARGV[i + 7], id)
@@ -34,7 +36,7 @@ local function create(i)
   else
     state = 'queued'
     set(job, fields, { 'state', state, 'queued_at', now })
-    redis.call('ZADD', K.ready .. queue, ready_score(tonumber(ARGV[i + 3]), false), id)
+    redis.call('ZADD', K.ready .. queue, ready_score(tonumber(ARGV[i + 3]), false, seq), id)
   end
   count(queue, state, 1)
   wake(queue)

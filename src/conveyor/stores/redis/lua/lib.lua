@@ -20,7 +20,7 @@ local EVENTS_MAX = ARGV[1]
 local NULL = cjson.null -- cmsgpack packs it as nil: a None kept inside event data
 local LANE = 2 ^ 41 -- ready score = rank * LANE + MIDDLE + seq (back) or - seq (front)
 local MIDDLE = 2 ^ 40
-local WAKE_TOKENS = 4 -- a wake list holds at most this many tokens
+local WAKE_TOKENS = 4 -- a wake list past twice this many tokens is cut back to this many
 local ERROR_HISTORY = 10 -- errors of failed attempts a job keeps (conveyor.job.ERROR_HISTORY)
 local TERMINAL = { succeeded = true, failed = true, cancelled = true, expired = true }
 local END_EVENT = {
@@ -55,12 +55,12 @@ local function quiet(queue) -- the queue is empty: drop its stale wake-up tokens
   redis.call('DEL', K.wake .. queue)
 end
 
--- Counters in `{p}:seq`: back / front (ready scores), made (enqueue order, the `n` field).
+-- Counters in `{p}:seq`: back / front (ready scores; a job's `n`, its enqueue order, is a
+-- back number too).
 local function next_seq(name)
   if not pending.seq then
-    local v = redis.call('HMGET', K.seq, 'back', 'front', 'made')
-    pending.seq = { back = tonumber(v[1]) or 0, front = tonumber(v[2]) or 0,
-      made = tonumber(v[3]) or 0 }
+    local v = redis.call('HMGET', K.seq, 'back', 'front')
+    pending.seq = { back = tonumber(v[1]) or 0, front = tonumber(v[2]) or 0 }
   end
   pending.seq[name] = pending.seq[name] + 1
   return pending.seq[name]
@@ -96,6 +96,17 @@ local function flush_events()
   end
 end
 
+-- `n` back numbers at once, in one write (enqueue: one per job); returns the one before the
+-- first. Numbers taken afterwards, in this script or another, come after them.
+local function reserve_back(n)
+  if pending.seq then
+    local before = pending.seq.back
+    pending.seq.back = before + n
+    return before
+  end
+  return redis.call('HINCRBY', K.seq, 'back', n) - n
+end
+
 local function commit()
   for field, delta in pairs(pending.counts) do
     if delta ~= 0 then redis.call('HINCRBY', K.counts, field, delta) end
@@ -103,12 +114,12 @@ local function commit()
   for queue, n in pairs(pending.wake) do
     local tokens = {}
     for i = 1, math.min(n, WAKE_TOKENS) do tokens[i] = '1' end
-    redis.call('LPUSH', K.wake .. queue, unpack(tokens))
-    redis.call('LTRIM', K.wake .. queue, 0, WAKE_TOKENS - 1)
+    if redis.call('LPUSH', K.wake .. queue, unpack(tokens)) > 2 * WAKE_TOKENS then
+      redis.call('LTRIM', K.wake .. queue, 0, WAKE_TOKENS - 1)
+    end
   end
   if pending.seq then
-    redis.call('HSET', K.seq, 'back', pending.seq.back, 'front', pending.seq.front,
-      'made', pending.seq.made)
+    redis.call('HSET', K.seq, 'back', pending.seq.back, 'front', pending.seq.front)
   end
   flush_events()
 end
@@ -248,9 +259,9 @@ local function release_key(job)
   end
 end
 
-local function ready_score(rank, front)
+local function ready_score(rank, front, seq) -- seq: a back number already taken
   if front then return rank * LANE + MIDDLE - next_seq('front') end
-  return rank * LANE + MIDDLE + next_seq('back')
+  return rank * LANE + MIDDLE + (seq or next_seq('back'))
 end
 
 -- To `queued`, at the back or the front of its lane (out of its old index already). `since`
