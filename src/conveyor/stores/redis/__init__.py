@@ -64,7 +64,7 @@ def _async_client(url: str, socket_timeout: float | None) -> redis.asyncio.Redis
 
 
 def _sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5.0, **_tcp_options(url))
+    return use_hiredis_packing(redis.Redis.from_url(url, socket_timeout=5.0, **_tcp_options(url)))
 
 
 def _tcp_options(url: str) -> dict[str, Any]:
