@@ -280,7 +280,6 @@ class Worker:
             outcome = None  # released at shutdown: the shutdown reports it
         finally:
             self.running.pop(claim.id, None)
-            self.claimed_at.pop(claim.id, None)
             assert self._slot_free is not None
             self._slot_free.set()
         if outcome is not None and not running.abandoned:
@@ -343,6 +342,10 @@ class Worker:
             log.info("%s %s %s after %.1f ms", name, claim.id, state.value, ms, extra=fields)
 
     def _reported(self, outcome: Outcome, accepted: bool) -> None:
+        # the claim time ages a held job for the heartbeat until the store has its outcome (a
+        # job that ended during an outage is as old as its claim, not older)
+        if outcome.id not in self.held:
+            self.claimed_at.pop(outcome.id, None)
         if not accepted:
             log.warning(
                 "outcome of job %s attempt %d refused (lease lost)", outcome.id, outcome.attempt
@@ -364,6 +367,7 @@ class Worker:
                 running.ctx.cancel()
                 running.task.cancel()
             self.held.pop(job_id, None)
+            self.claimed_at.pop(job_id, None)
 
     def cancel_jobs(self, job_ids: Sequence[str]) -> None:
         """Cancel running jobs whose cancellation was requested; they report CANCELLED."""

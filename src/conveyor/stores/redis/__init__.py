@@ -30,6 +30,8 @@ from typing import Any, cast
 import msgspec
 import redis
 import redis.asyncio
+import redis.asyncio.retry
+import redis.backoff
 from redis.exceptions import RedisError
 from redis.typing import KeyT, StreamIdT
 
@@ -57,9 +59,18 @@ _event_encoder = msgspec.msgpack.Encoder()
 _worker_decoder = msgspec.msgpack.Decoder(WorkerInfo)
 
 
-def _async_client(url: str, socket_timeout: float | None) -> redis.asyncio.Redis:
-    # redis-py's default retry (3 tries, jittered backoff) covers dropped connections.
-    client = redis.asyncio.Redis.from_url(url, socket_timeout=socket_timeout, **_tcp_options(url))
+def _async_client(
+    url: str, socket_timeout: float | None, retry: bool = False
+) -> redis.asyncio.Redis:
+    """`retry`: one more try on a dropped connection (a Redis that restarted leaves every pooled
+    connection dead; from_url's clients do not retry) for idempotent reads only: a script
+    whose reply was lost may have run, and its caller decides (the worker releases strays)."""
+    options = _tcp_options(url)
+    if retry:
+        options["retry"] = redis.asyncio.retry.Retry(
+            redis.backoff.NoBackoff(), 1, supported_errors=(redis.ConnectionError,)
+        )
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=socket_timeout, **options)
     return use_hiredis_packing(client)
 
 
@@ -80,7 +91,7 @@ class RedisStore:
         self._url = url
         self._keys = Keys(prefix)
         self._events_max = events_max
-        self._client = _async_client(url, 5.0)
+        self._client = _async_client(url, 5.0, retry=True)  # reads
         # Own pools, so connections held in BLPOP / XREAD BLOCK (a waiter per `result()`, say)
         # never leave scripts without one.
         self._blocking = _async_client(url, None)  # BLPOP / XREAD BLOCK only: see _blocked
