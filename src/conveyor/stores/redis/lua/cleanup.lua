@@ -31,7 +31,8 @@ if excess > 0 and room > 0 then
   end
 end
 local written = tonumber(redis.call('HGET', K.seq, 'events')) or 0
-redis.call('XTRIM', K.events, 'MINID', '~', math.max(0, written - EVENTS_MAX))
+local oldest = string.format('%.0f', math.max(0, written - EVENTS_MAX))
+redis.call('XTRIM', K.events, 'MINID', '~', oldest)
 commit()
 local more = 0
 if removed >= limit then more = 1 end

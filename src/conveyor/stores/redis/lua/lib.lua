@@ -67,14 +67,25 @@ local function next_seq(name)
 end
 
 -- One stream entry holds the events of one script (a msgpack array in field `b`, at most
--- EVENTS_PER_ENTRY). Its id is "<events written so far, these included>-0": an event's number
--- is its place in that count, a reader resumes after a number (XREAD after "<number>-0", then
--- skips what it has seen of the first entry), and MINID ~ keeps about the last EVENTS_MAX.
+-- EVENTS_PER_ENTRY). Its id is "<events written so far, these included>-0" (counted from the
+-- clock in us when the count began): an event's number is its place in that count, a reader
+-- resumes after a number (XREAD after "<number>-0", then skips what it has seen of the first
+-- entry), and MINID ~ keeps about the last EVENTS_MAX.
 local EVENTS_PER_ENTRY = 1000
+local function entry_id(number) -- digits, never Lua's exponent notation
+  return string.format('%.0f-0', math.max(0, number))
+end
+
 local function append_events(blob, n)
   local total = redis.call('HINCRBY', K.seq, 'events', n)
-  local oldest = math.max(0, total - EVENTS_MAX)
-  local added = redis.pcall('XADD', K.events, 'MINID', '~', oldest, total .. '-0', 'b', blob)
+  if total == n then -- a new count (a new store, or one that lost its data): start it at the
+    -- clock in microseconds, so that numbers never go back and a reader's position stays valid
+    local t = redis.call('TIME')
+    total = tonumber(t[1]) * 1000000 + tonumber(t[2]) + n
+    redis.call('HSET', K.seq, 'events', string.format('%.0f', total))
+  end
+  local added = redis.pcall('XADD', K.events, 'MINID', '~', entry_id(total - EVENTS_MAX),
+    entry_id(total), 'b', blob)
   if added.err then -- a stream whose ids ran ahead of the count (written by an older layout)
     local info = redis.call('XINFO', 'STREAM', K.events)
     for i = 1, #info, 2 do
@@ -82,8 +93,8 @@ local function append_events(blob, n)
         total = tonumber(string.match(info[i + 1], '^(%d+)')) + n
       end
     end
-    redis.call('HSET', K.seq, 'events', total)
-    redis.call('XADD', K.events, 'MINID', '~', math.max(0, total - EVENTS_MAX), total .. '-0',
+    redis.call('HSET', K.seq, 'events', string.format('%.0f', total))
+    redis.call('XADD', K.events, 'MINID', '~', entry_id(total - EVENTS_MAX), entry_id(total),
       'b', blob)
   end
 end
