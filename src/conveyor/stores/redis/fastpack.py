@@ -39,7 +39,8 @@ def _packing_by_hiredis(base: type[Any]) -> type[Any]:
     if base.__name__.startswith("HiredisPacked"):
         return base
     if base not in _made:
-        serializer = HiredisRespSerializer()
+        make: Any = HiredisRespSerializer  # typed in some redis-py releases, not in others
+        serializer = make()
 
         class HiredisPacked(base):  # type: ignore[misc]
             def pack_command(self, *args: Any) -> list[bytes]:
