@@ -475,8 +475,9 @@ def backlog_section(r: Results) -> list[str]:
         ),
         f"The fill: {fill} ({cell('fill_rate').show(rate)} jobs/s). Redis memory per queued "
         f"job: **{cell('bytes_per_job').show(rate)} bytes** (`used_memory` grown over the fill, "
-        "less the clients' buffers: the job's hash, its place in the queue's sorted set, its "
-        "share of the event stream, which keeps about the last 100,000 events).",
+        "less the clients' buffers: the job's entries in the shared hashes, its place in the "
+        "queue's sorted set, its share of the event stream, which keeps about the last 100,000 "
+        "events).",
         "",
     ]
 

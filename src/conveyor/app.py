@@ -275,29 +275,46 @@ class Conveyor:
 
     def build(self, function: JobFunction[Any, Any, Any], request: Request) -> NewJob:
         """Check and encode one call into the record a store takes; nothing is written."""
-        args, kwargs, opts = request
-        function.check(args, kwargs)
+        return self.build_many(function, [request])[0]
+
+    def build_many(
+        self, function: JobFunction[Any, Any, Any], requests: Sequence[Request]
+    ) -> list[NewJob]:
+        """`build` for a batch: what depends only on the options is worked out once per
+        options object (a batch mostly shares one), the rest per call."""
+        shapes: dict[int, dict[str, Any]] = {}  # by id(): the requests keep their options alive
+        limit, name = self.settings.max_payload, function.name
+        jobs = []
+        for args, kwargs, opts in requests:
+            function.check(args, kwargs)
+            shape = shapes.get(id(opts))
+            if shape is None:
+                shape = shapes[id(opts)] = self._shape(function, opts)
+            payload = Payload(list(args), kwargs, opts.retries, opts.timeout, opts.meta)
+            encoded = encode_payload(payload, name, limit)
+            jobs.append(NewJob(id=opts.id or new_id(), payload=encoded, **shape))
+        return jobs
+
+    def _shape(self, function: JobFunction[Any, Any, Any], opts: Options) -> dict[str, Any]:
+        """The NewJob fields a call's options decide (all but id and payload)."""
         defaults = function.defaults
-        payload = Payload(list(args), kwargs, opts.retries, opts.timeout, opts.meta)
         priority = opts.priority or Priority(defaults.priority)
-        return NewJob(
-            id=opts.id or new_id(),
-            function=function.name,
-            queue=opts.queue or self.route(function),
-            priority=priority.rank,
-            payload=encode_payload(payload, function.name, self.settings.max_payload),
-            delay=opts.due_in(),
-            key=opts.key,
-            expires_in=opts.expires if opts.expires is not None else defaults.expires,
-            ttl=opts.ttl or defaults.ttl or self.settings.result_ttl,
-            max_crashes=defaults.max_crashes or self.settings.max_crashes,
-        )
+        return {
+            "function": function.name,
+            "queue": opts.queue or self.route(function),
+            "priority": priority.rank,
+            "delay": opts.due_in(),
+            "key": opts.key,
+            "expires_in": opts.expires if opts.expires is not None else defaults.expires,
+            "ttl": opts.ttl or defaults.ttl or self.settings.result_ttl,
+            "max_crashes": defaults.max_crashes or self.settings.max_crashes,
+        }
 
     def submit(
         self, function: JobFunction[Any, Any, Any], requests: Sequence[Request]
     ) -> list[JobHandle[Any]]:
         """Enqueue from sync code: one round trip for the batch."""
-        jobs = [self.build(function, request) for request in requests]
+        jobs = self.build_many(function, requests)
         for item in self.middleware:
             item.before_enqueue(jobs)
         store = self.stores.sync()
@@ -315,7 +332,7 @@ class Conveyor:
     async def asubmit(
         self, function: JobFunction[Any, Any, Any], requests: Sequence[Request]
     ) -> list[JobHandle[Any]]:
-        jobs = [self.build(function, request) for request in requests]
+        jobs = self.build_many(function, requests)
         for item in self.middleware:
             item.before_enqueue(jobs)
         ids = await self._enqueue(jobs)

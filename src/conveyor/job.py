@@ -97,7 +97,7 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True):
     priority: int  # Priority.rank
     payload: bytes
     delay: float = 0.0  # seconds from the store's now; > 0 makes the job `scheduled`
-    key: str | None = None  # unique key, held while the job is unfinished
+    key: str | None = None  # unique key (never ""), held while the job is unfinished
     expires_in: float | None = None  # seconds from enqueue; not started by then -> `expired`
     ttl: float = 7 * 86400.0  # how long the finished record (and result) is kept
     max_crashes: int = 3  # lease expiries tolerated before the job fails as "worker lost"

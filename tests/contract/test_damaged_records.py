@@ -9,9 +9,9 @@ import redis
 
 from contract.builders import new_job
 from conveyor.job import State
-from conveyor.serializers import decode_error
 from conveyor.stores.base import Store
 from conveyor.stores.redis.keys import Keys
+from support import records
 
 KEYS = Keys("conveyor")
 
@@ -31,7 +31,7 @@ async def test_damaged_scheduled_record_is_dead_lettered_by_promote(
 ) -> None:
     good, bad = new_job(delay=0.05), new_job(delay=0.05, key="only-one")
     await store.enqueue([good, bad])
-    client.hdel(KEYS.job(bad.id), "priority", "attempt")
+    client.hset(KEYS.rec, bad.id, records.changed(client, bad.id, priority=None, errors="x"))
     after = await store.last_event_id()
     deadline = await store.now() + 5
     handled = 0
@@ -43,7 +43,7 @@ async def test_damaged_scheduled_record_is_dead_lettered_by_promote(
     [dead] = (await store.list_jobs(state=State.FAILED)).jobs
     assert dead.id == bad.id and dead.error is not None
     assert dead.error.type == "DamagedRecord"
-    assert "priority" in dead.error.message and "attempt" in dead.error.message
+    assert "priority" in dead.error.message and "errors" in dead.error.message
     events = [e for e in await store.read_events(after) if e.job_id == bad.id]
     assert [e.type.value for e in events] == ["job.failed"]
     assert await store.enqueue([new_job(key="only-one")])  # its unique key was released
@@ -52,17 +52,19 @@ async def test_damaged_scheduled_record_is_dead_lettered_by_promote(
     assert stats["default"].counts[State.FAILED] == 1
 
 
-async def test_record_of_another_type_keeps_its_bytes(store: Store, client: redis.Redis) -> None:
+async def test_record_that_does_not_decode_keeps_its_bytes(
+    store: Store, client: redis.Redis
+) -> None:
     job = new_job()
     await store.enqueue([job])
-    client.delete(KEYS.job(job.id))
-    client.rpush(KEYS.job(job.id), b"\x00a list", b"\xff")
+    garbage = b"\x00a list\xff"
+    client.hset(KEYS.rec, job.id, garbage)
     assert await store.fetch("w", ["default"], 10, lease=30) == []
-    fields = client.hgetall(KEYS.job(job.id))
-    assert fields[b"raw"]  # DUMP of the list: restorable as it was
-    error = decode_error(fields[b"error"])
-    assert error is not None and error.message == "the record is a list, not a hash"
-    assert error.worker == "w"
+    assert client.hget(KEYS.raw(job.id), "rec") == garbage  # kept as it was found
+    [dead] = (await store.list_jobs(state=State.FAILED)).jobs
+    assert dead.id == job.id and dead.payload == job.payload
+    assert dead.error is not None and dead.error.message == "the record does not decode"
+    assert dead.error.worker == "w"
 
 
 async def test_undecodable_id_moves_to_a_readable_one(store: Store, client: redis.Redis) -> None:
@@ -70,14 +72,15 @@ async def test_undecodable_id_moves_to_a_readable_one(store: Store, client: redi
     await store.enqueue([job])
     raw = job.id.encode() + b"\xc3\x28"  # an invalid two-byte sequence
     score = client.zscore(KEYS.ready("default"), job.id)
-    client.rename(KEYS.job(job.id), KEYS.job("").encode() + raw)
+    assert score is not None
+    records.move(client, job.id, raw)
     client.zrem(KEYS.ready("default"), job.id)
     client.zadd(KEYS.ready("default"), {raw: score})
     after = await store.last_event_id()
     assert await store.fetch("w", ["default"], 10, lease=30) == []
     [dead] = (await store.list_jobs(state=State.FAILED)).jobs
     assert dead.id == "bad-" + raw.hex()
-    assert client.hget(KEYS.job(dead.id), "raw_id") == raw
+    assert client.hget(KEYS.raw(dead.id), "id") == raw
     assert dead.function == job.function and dead.payload == job.payload
     assert [e.job_id for e in await store.read_events(after)] == [dead.id]
     assert await store.requeue([dead.id]) == [dead.id]  # a normal record from here on

@@ -152,24 +152,25 @@ async def test_blocking_fetch_wakes_on_enqueue(store: Store) -> None:
     assert [c.id for c in claims] == [new.id]
 
 
-async def test_redis_blocking_fetch_reloads_flushed_scripts(redis_url: str) -> None:
-    """Beside the suite: the claim that rides with the wake-up's BLPOP finds its script gone
-    (SCRIPT FLUSH, a restarted Redis) and still claims the job that woke it."""
+async def test_redis_blocking_fetch_reloads_flushed_functions(redis_url: str) -> None:
+    """Beside the suite: the claim that rides with the wake-up's BLPOP finds the function
+    library gone (FUNCTION FLUSH, a restarted Redis), loads it and still claims the job."""
     store = open_store(redis_url)
     await store.connect()
     client = redis.asyncio.Redis.from_url(redis_url)
-    new = new_job()
+    new = new_job(delay=0.5)  # due while the fetch is blocked: its claim runs in the pipeline
+    await store.enqueue([new])
 
-    async def enqueue_soon() -> None:
+    async def flush_soon() -> None:
         await asyncio.sleep(0.2)  # allowed-sleep
-        await client.script_flush()
-        await store.enqueue([new])
+        await client.function_flush()
 
     try:
-        task = asyncio.create_task(enqueue_soon())
+        task = asyncio.create_task(flush_soon())
         claims = await store.fetch("w1", ["default"], 1, lease=30, wait=10)
         await task
         assert [c.id for c in claims] == [new.id]
+        assert await client.function_list() != []  # loaded again
     finally:
         await client.aclose()
         await store.close()

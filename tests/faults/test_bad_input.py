@@ -42,6 +42,7 @@ from conveyor.serializers import decode_error
 from conveyor.stores.base import Store
 from conveyor.stores.redis.keys import Keys
 from faults.record import record, store_kind
+from support import records
 from support.redis_server import RedisServer, free_port
 from support.waiting import await_for
 from worker.harness import SRC, TESTS, Workers, connected
@@ -63,39 +64,38 @@ KINDS = (
 )
 
 
-def corrupt(pipe: Any, kind: str, job: NewJob, score: float) -> bytes:
-    """Make `job`'s record bad in the way `kind` says; returns the raw bytes written (what the
-    dead-letter queue should keep) or, for a missing record, the id left behind."""
-    key = KEYS.job(job.id)
+def corrupt(client: redis.Redis, kind: str, job: NewJob, score: float) -> bytes:
+    """Make `job`'s record bad in the way `kind` says (its queue is paused: nothing fetches it
+    meanwhile); returns the raw bytes written (what the dead-letter queue should keep) or, for
+    a missing record, the id left behind."""
     if kind == "garbage_payload":
         raw = b"\xff\xfe\x00not msgpack\xc1" + job.id.encode()
-        pipe.hset(key, "payload", raw)
+        client.hset(KEYS.payload, job.id, raw)
     elif kind == "json_payload":
         raw = b'{"args": [0.0], "kwargs": {}}'
-        pipe.hset(key, "payload", raw)
+        client.hset(KEYS.payload, job.id, raw)
     elif kind == "truncated_payload":
         raw = job.payload[: len(job.payload) // 2]
-        pipe.hset(key, "payload", raw)
+        client.hset(KEYS.payload, job.id, raw)
     elif kind == "unknown_function":
         raw = b"no_such_function"
-        pipe.hset(key, "function", raw)
+        client.hset(KEYS.rec, job.id, records.changed(client, job.id, function=raw.decode()))
     elif kind == "missing_record":
         raw = job.id.encode()
-        pipe.delete(key)
-    elif kind == "truncated_record":
-        raw = job.id.encode()  # the fields kept: id, function, queue, state, queued_at, n
-        fields = ("priority", "payload", "attempt", "errors", "crashes", "max_crashes")
-        pipe.hdel(key, *fields, "created_at", "ttl")
+        for hash_key in (KEYS.state, KEYS.attempt, KEYS.rec, KEYS.payload):
+            client.hdel(hash_key, job.id)
+    elif kind == "truncated_record":  # the first half of its fields
+        fields = records.read(client, job.id)
+        raw = b"".join(msgspec.msgpack.encode(fields[name]) for name in records.FIELDS[:6])
+        client.hset(KEYS.rec, job.id, raw)
     elif kind == "json_record":
         raw = b'{"id": "%s", "hello": "world"}' % job.id.encode()
-        pipe.delete(key)
-        pipe.set(key, raw)
+        client.hset(KEYS.rec, job.id, raw)
     else:  # undecodable_id: the same record under an id that is not UTF-8
         raw = job.id.encode() + b"\xff\xfe"
-        pipe.rename(key, key.encode() + b"\xff\xfe")
-        pipe.hset(key.encode() + b"\xff\xfe", "id", raw)
-        pipe.zrem(KEYS.ready(job.queue), job.id)
-        pipe.zadd(KEYS.ready(job.queue), {raw: score})
+        records.move(client, job.id, raw)
+        client.zrem(KEYS.ready(job.queue), job.id)
+        client.zadd(KEYS.ready(job.queue), {raw: score})
     return raw
 
 
@@ -156,9 +156,7 @@ async def _one_kind(
     await store.enqueue(jobs)  # the queue is paused: nothing is fetched yet
     scores = dict(client.zrange(KEYS.ready(queue), 0, -1, withscores=True))
     broken = jobs[::5]
-    pipe = client.pipeline(transaction=False)
-    raws = {job.id: corrupt(pipe, kind, job, scores[job.id.encode()]) for job in broken}
-    pipe.execute()
+    raws = {job.id: corrupt(client, kind, job, scores[job.id.encode()]) for job in broken}
     good = [job.id for job in jobs if job.id not in raws]
 
     await store.resume(queue)
@@ -226,15 +224,17 @@ def _dead_letter(client: redis.Redis, job_id: bytes, raw: bytes) -> dict[str, An
     picked up it got there; None when it is not in the dead-letter queue."""
     if client.zscore(KEYS.done("failed"), job_id) is None:
         return None
-    key = KEYS.job("").encode() + job_id
-    fields: dict[bytes, bytes] = client.hgetall(key) if client.type(key) == b"hash" else {}  # type: ignore[assignment]
+    fields = records.read(client, job_id)
+    kept: dict[bytes, bytes] = client.hgetall(KEYS.raw("").encode() + job_id)  # type: ignore[assignment]
+    values = {job_id, client.hget(KEYS.payload, job_id), *kept.values()}
+    values |= {str(v).encode() for v in fields.values()}
     error: JobError | None = None
     with contextlib.suppress(msgspec.DecodeError):
-        error = decode_error(fields.get(b"error"))
-    started = float(fields.get(b"started_at") or fields.get(b"queued_at") or 0)
-    finished = float(fields.get(b"finished_at") or 0)
+        error = decode_error(client.hget(KEYS.error, job_id))  # type: ignore[arg-type]
+    started = float(fields.get("started_at") or fields.get("queued_at") or 0)
+    finished = float(fields.get("finished_at") or 0)
     return {
-        "raw_kept": raw in fields.values(),
+        "raw_kept": raw in values,
         "reason": f"{error.type}" if error is not None and error.message else "",
         "after_pickup_s": round(finished - started, 3) if started and finished else None,
     }
@@ -408,7 +408,7 @@ def test_cli_refuses_bad_input_and_writes_nothing(redis_url: str, tmp_path: Path
     assert "the database must be a number" in out and "hunter2" not in out
     client = redis.Redis.from_url(redis_url)
     try:
-        assert [key for key in client.scan_iter("*") if b":job:" in key] == []
+        assert client.hlen(KEYS.rec) == 0
         assert not any(int(n) for n in client.hvals(KEYS.counts))
     finally:
         client.close()

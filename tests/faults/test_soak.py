@@ -36,7 +36,6 @@ from conveyor.job import Job, NewJob
 from conveyor.stores.base import Store
 from faults.chaos import (
     APP,
-    KEYS,
     LEASE,
     REAPER,
     Faults,
@@ -54,6 +53,7 @@ from faults.chaos import (
     timeline,
 )
 from faults.record import record
+from support import records
 from support.redis_server import RedisServer
 from support.waiting import await_for
 from worker.harness import Workers, connected
@@ -117,10 +117,7 @@ class Producer:
             raw = b"\xff\xfe\x00not msgpack\xc1" + job.id.encode()
 
         async def write() -> Any:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hget(KEYS.job(job.id), "state")
-            pipe.hset(KEYS.job(job.id), name, raw)
-            return (await pipe.execute())[0]
+            return await records.break_waiting(self.client, job.id, name, raw)
 
         state = await self._retried(write)
         if state in (b"scheduled", b"queued"):  # not fetched yet: the worker sees the garbage

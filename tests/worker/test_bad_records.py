@@ -50,7 +50,7 @@ def corrupt_payload(url: str, job_id: str) -> None:
     from conveyor.stores.redis.keys import Keys
 
     client = redis.Redis.from_url(url)
-    client.hset(Keys("conveyor").job(job_id), "payload", garbage)
+    client.hset(Keys("conveyor").payload, job_id, garbage)
     client.close()
 
 

@@ -32,7 +32,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.retry
 import redis.backoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.typing import KeyT, StreamIdT
 
 from conveyor.errors import StoreUnavailable
@@ -41,9 +41,11 @@ from conveyor.job import Claim, Job, NewJob, Outcome, Progress, State
 from conveyor.stores import redact
 from conveyor.stores.base import JobPage, QueueStats, Renewal, WorkerInfo
 from conveyor.stores.paging import make_cursor, parse_cursor, states_listed
+from conveyor.stores.redis.direct import Direct
+from conveyor.stores.redis.entries import decode_entry, encode_entry, event_id
 from conveyor.stores.redis.fastpack import use_hiredis_packing
 from conveyor.stores.redis.keys import Keys
-from conveyor.stores.redis.scripts import CancelCode, FinishCode, Scripts, SyncEnqueue, decode_job
+from conveyor.stores.redis.scripts import CancelCode, FinishCode, Scripts, SyncEnqueue
 
 __all__ = ["RedisStore"]
 
@@ -54,8 +56,6 @@ FETCH_PROMOTE = 200  # due jobs a fetch promotes first, at most (promote() takes
 LIST_BUDGET = 1000  # index entries one list_jobs call may examine when filtering
 CANCELS_TAKEN = 1000  # cancellation requests one cancel_requests call takes, at most
 
-_events_decoder = msgspec.msgpack.Decoder(list[Event])
-_event_encoder = msgspec.msgpack.Encoder()
 _worker_decoder = msgspec.msgpack.Decoder(WorkerInfo)
 
 
@@ -95,6 +95,7 @@ class RedisStore:
         # Own pools, so connections held in BLPOP / XREAD BLOCK (a waiter per `result()`, say)
         # never leave scripts without one.
         self._blocking = _async_client(url, None)  # BLPOP / XREAD BLOCK only: see _blocked
+        self._woken = Direct(_async_client(url, None).connection_pool)  # BLPOP + claim
         self._scripts = Scripts(_async_client(url, None), self._keys, events_max)
         self._sync_lock = threading.Lock()
         self._sync: tuple[redis.Redis, SyncEnqueue] | None = None
@@ -106,15 +107,22 @@ class RedisStore:
         try:
             await self._client.ping()
             await self._scripts.load()
+        except ResponseError as exc:
+            raise StoreUnavailable(
+                f"the Redis store at {self.url} cannot load Conveyor's functions"
+                f" (Redis 7.0 or newer, or Valkey, is needed): {exc}"
+            ) from exc
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"cannot reach the Redis store at {self.url}: {exc}") from exc
 
     async def close(self) -> None:
         await self._client.aclose()
         await self._blocking.aclose()
+        await self._woken.close()
         await self._scripts.close()
         with self._sync_lock:
             if self._sync is not None:
+                self._sync[1].close()
                 self._sync[0].close()
                 self._sync = None
 
@@ -182,7 +190,7 @@ class RedisStore:
                 continue
             woke, fetched = await self._blocked(
                 remaining,
-                lambda ms: self._scripts.fetch_after_wake(self._blocking, wake, ms / 1000, args),
+                lambda ms: self._scripts.fetch_after_wake(self._woken, wake, ms / 1000, args),
             )
             if not woke and not fetched.claims and time.monotonic() >= deadline:
                 return []  # timed out: nothing arrived, no due job to claim
@@ -213,15 +221,13 @@ class RedisStore:
     # -- inspection ---------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> Job | None:
-        fields: dict[bytes, bytes] = await self._client.hgetall(self._keys.job(job_id))  # type: ignore[assignment]
-        return decode_job(fields) if fields else None
+        return (await self.get_many([job_id]))[0]
 
     async def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hgetall(self._keys.job(job_id))
-            replies = await pipe.execute()
-        return [decode_job(fields) if fields else None for fields in replies]
+        if not job_ids:
+            return []
+        found = {job.id: job for job in await self._scripts.get(job_ids)}
+        return [found.get(job_id) for job_id in job_ids]
 
     async def list_jobs(
         self,
@@ -338,8 +344,7 @@ class RedisStore:
 
     async def publish(self, events: Sequence[Event]) -> None:
         if events:
-            blob = _event_encoder.encode([msgspec.structs.replace(e, id="") for e in events])
-            await self._scripts.publish(blob, len(events))
+            await self._scripts.publish(encode_entry(events), len(events))
 
     async def read_events(
         self, after: str | None, limit: int = 1000, wait: float = 0.0
@@ -358,14 +363,14 @@ class RedisStore:
             )
         found: list[Event] = []
         for raw_id, fields in reply[0][1] if reply else ():
-            found += _entry_events(raw_id, fields, seen)
+            found += decode_entry(raw_id, fields, seen)
             if len(found) >= limit:
                 break
         return found[:limit]
 
     async def last_event_id(self) -> str:
         newest: Any = await self._client.xrevrange(self._keys.events, count=1)
-        return _event_id(int(newest[0][0].split(b"-")[0])) if newest else ""
+        return event_id(int(newest[0][0].split(b"-")[0])) if newest else ""
 
 
 def _raise_if_cancelled() -> None:
@@ -380,28 +385,8 @@ def _texts(reply: Any) -> list[str]:
     return [value.decode() for value in reply or ()]
 
 
-def _entry_events(raw_id: bytes, fields: dict[bytes, bytes], seen: int) -> list[Event]:
-    """The events of one stream entry numbered past `seen`. The entry's id is the number of
-    its last event; an entry of another layout (field `e`, ids by time) is skipped."""
-    blob = fields.get(b"b")
-    if blob is None:
-        return []
-    events = _events_decoder.decode(blob)
-    first = int(raw_id.split(b"-")[0]) - len(events) + 1
-    return [
-        msgspec.structs.replace(event, id=_event_id(number))
-        for number, event in enumerate(events, start=first)
-        if number > seen
-    ]
-
-
-def _event_id(number: int) -> str:
-    """An event's number, padded so that ids order as strings, as the contract promises."""
-    return f"{number:016d}"
-
-
-def _event_number(event_id: str) -> int:
+def _event_number(after: str) -> int:
     try:
-        return int(event_id.split("-")[0])  # an id from before (ms-seq) reads as its ms
+        return int(after.split("-")[0])  # an id from before (ms-seq) reads as its ms
     except ValueError:
-        raise ValueError(f"bad event id {event_id!r}") from None
+        raise ValueError(f"bad event id {after!r}") from None

@@ -1,16 +1,20 @@
-"""The Lua scripts: read once from `lua/`, loaded at connect and called by SHA (EVALSHA, loaded
-again on NOSCRIPT), each behind one typed method that builds its ARGV and decodes its reply.
+"""The Lua transitions: one function library, loaded at connect (FUNCTION LOAD) and called by
+name (FCALL, loaded again when the server lost it), each behind one typed method that builds
+its ARGV and decodes its reply.
 
 Each `lua/<transition>.lua` is one atomic transition with a KEYS/ARGV/returns header. The
-helpers they share (indexes, counters, wake-ups, events) live once in `lua/lib.lua`, which is
-put in front of every script here: one fixed prelude, no include directives.
+helpers they share (indexes, counters, wake-ups, events) live once in `lua/lib.lua`, the head
+of the library: they are built when the library loads, not on every call, as a prelude put in
+front of each EVAL script would be (its 27 closures were most of a single enqueue's server
+time). The library's name carries a hash of its text, so two versions of Conveyor sharing a
+Redis (a rolling upgrade) each call their own functions. Redis 7.0 or newer (or Valkey).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from enum import IntEnum
 from importlib import resources
 from typing import Any, cast
@@ -18,13 +22,15 @@ from typing import Any, cast
 import msgspec
 import redis
 import redis.asyncio
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 from redis.typing import EncodableT
 
-from conveyor.job import Claim, Job, NewJob, Outcome, Priority, Progress, State
-from conveyor.serializers import decode_error, decode_progress, encode_error, encode_progress
+from conveyor.job import Claim, Job, NewJob, Outcome, Progress, State
+from conveyor.serializers import encode_error, encode_progress
 from conveyor.stores.base import Renewal
+from conveyor.stores.redis.direct import Direct, DirectSync
 from conveyor.stores.redis.keys import Keys
+from conveyor.stores.redis.records import decode_jobs
 
 NAMES = (
     "enqueue",
@@ -47,8 +53,10 @@ NAMES = (
     "workers",
     "stats",
     "list",
+    "get",
     "publish",
 )
+READS = frozenset({"get", "list", "stats"})  # called again once on a dropped connection
 CALL_TIMEOUT = 5.0  # seconds a script call may take (the socket timeout of the store's other calls)
 OUTCOMES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED, State.RETRYING, State.QUEUED})
 
@@ -57,11 +65,26 @@ def _read(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
-_LIB = _read("lib")
-SOURCES: dict[str, str] = {name: f"{_LIB}\n{_read(name)}" for name in NAMES}
-SHAS: dict[str, str] = {
-    name: hashlib.sha1(text.encode()).hexdigest() for name, text in SOURCES.items()
-}
+def _library() -> tuple[str, dict[str, str]]:
+    """The library's text and each transition's function name."""
+    functions = [
+        f"redis.register_function('@_{name}', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n"
+        f"{_read(name)}\nend)\n"
+        for name in NAMES
+    ]
+    body = "\n".join([_read("lib"), _read("records"), *functions])
+    version = "conveyor_" + hashlib.sha1(body.encode()).hexdigest()[:12]
+    text = f"#!lua name={version}\n" + body.replace("'@_", f"'{version}_")
+    return text, {name: f"{version}_{name}" for name in NAMES}
+
+
+LIBRARY, FUNCTIONS = _library()
+
+
+def is_missing(exc: BaseException) -> bool:
+    """Whether a call failed because the server does not have the library (a restarted or
+    flushed Redis): load it and call again."""
+    return isinstance(exc, ResponseError) and str(exc).startswith("Function not found")
 
 
 class CancelCode(IntEnum):
@@ -102,14 +125,16 @@ class Scripts:
 
     def __init__(self, client: redis.asyncio.Redis, keys: Keys, events_max: int) -> None:
         self._client = client  # no socket timeout: each call is bounded by CALL_TIMEOUT
-        self._keys = list(keys.base)
+        self._execute = Direct(client.connection_pool)  # the hot path: see direct.py
+        self._tag = keys.tag  # the one key functions are given (lua/lib.lua)
         self._cap = events_max
 
     async def close(self) -> None:
+        await self._execute.close()
         await self._client.aclose()
 
     async def load(self) -> None:
-        """SCRIPT LOAD every script (one round trip), so later calls are plain EVALSHA."""
+        """FUNCTION LOAD the library (one round trip), so later calls are plain FCALLs."""
         try:
             async with asyncio.timeout(CALL_TIMEOUT):
                 await self._load()
@@ -117,21 +142,24 @@ class Scripts:
             raise _timed_out() from None
 
     async def _load(self) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for text in SOURCES.values():
-                pipe.script_load(text)
-            await pipe.execute()
+        await self._execute("FUNCTION", "LOAD", "REPLACE", LIBRARY)
 
     async def _call(self, name: str, *args: EncodableT) -> Any:
-        """EVALSHA, loading the scripts again on NOSCRIPT (a restarted or flushed Redis)."""
-        sha, keys = SHAS[name], self._keys
+        """FCALL, loading the library again when the server does not have it."""
+        call = ("FCALL", FUNCTIONS[name], 1, self._tag, self._cap, *args)
         try:
             async with asyncio.timeout(CALL_TIMEOUT):
                 try:
-                    return await self._client.evalsha(sha, len(keys), *keys, self._cap, *args)
-                except NoScriptError:
+                    return await self._execute(*call)
+                except ResponseError as exc:
+                    if not is_missing(exc):
+                        raise
                     await self._load()
-                    return await self._client.evalsha(sha, len(keys), *keys, self._cap, *args)
+                    return await self._execute(*call)
+                except redis.ConnectionError:
+                    if name not in READS:
+                        raise  # its effects may have happened: the caller decides
+                    return await self._execute(*call)  # a connection a restart left dead
         except TimeoutError:
             raise _timed_out() from None
 
@@ -145,23 +173,22 @@ class Scripts:
 
     async def fetch_after_wake(
         self,
-        blocking: redis.asyncio.Redis,
+        blocking: Direct,
         wake: Sequence[str],
         seconds: float,
         fetch: tuple[str, Sequence[str], int, float, int],
     ) -> tuple[bool, Fetched]:
-        """BLPOP `wake` for up to `seconds`, then fetch, in one pipeline on `blocking`: Redis
-        runs the fetch the moment the BLPOP returns, so a woken worker gets its claims without
-        a second round trip. Returns (woken, fetched)."""
+        """BLPOP `wake` for up to `seconds`, then fetch, sent together on a connection of
+        `blocking`: Redis runs the fetch the moment the BLPOP returns, so a woken worker gets
+        its claims without a second round trip. Returns (woken, fetched)."""
         worker, queues, count, lease, promote = fetch
-        args: list[EncodableT] = [*self._keys, self._cap, worker, count, lease, promote, *queues]
-        async with blocking.pipeline(transaction=False) as pipe:
-            pipe.blpop(wake, seconds)
-            pipe.evalsha(SHAS["fetch"], len(self._keys), *args)
-            woke, reply = await pipe.execute(raise_on_error=False)
+        call = (self._tag, self._cap, worker, count, lease, promote, *queues)
+        woke, reply = await blocking.pipeline(
+            ("BLPOP", *wake, seconds), ("FCALL", FUNCTIONS["fetch"], 1, *call)
+        )
         if isinstance(woke, Exception):
             raise woke
-        if isinstance(reply, NoScriptError):
+        if is_missing(reply):
             await self.load()
             return woke is not None, await self.fetch(worker, queues, count, lease, promote)
         if isinstance(reply, Exception):
@@ -242,6 +269,10 @@ class Scripts:
     async def publish(self, events: bytes, count: int) -> None:
         await self._call("publish", count, events)
 
+    async def get(self, job_ids: Sequence[str]) -> list[Job]:
+        """The jobs that exist among `job_ids`, in their order."""
+        return decode_jobs(await self._call("get", *job_ids))
+
     async def list(
         self,
         states: Sequence[State],
@@ -253,94 +284,83 @@ class Scripts:
     ) -> Listed:
         filters = (queue or "", int(queue is not None), function or "", int(function is not None))
         reply = await self._call("list", *filters, *start, limit, budget, *states)
-        jobs = [decode_job(_pairs(flat)) for flat in reply[2:]]
+        jobs = decode_jobs(reply[2:])
         return Listed(int(reply[0]), int(reply[1]), jobs)
 
 
 class SyncEnqueue:
-    """enqueue.lua on a blocking client, for `RedisStore.enqueue_sync` (same text, same SHA)."""
+    """The enqueue function on a blocking client, for `RedisStore.enqueue_sync`."""
 
     def __init__(self, client: redis.Redis, keys: Keys, events_max: int) -> None:
-        self._client = client
-        self._keys = list(keys.base)
+        self._execute = DirectSync(client.connection_pool)
+        self._tag = keys.tag  # the one key functions are given (lua/lib.lua)
         self._cap = events_max
 
+    def close(self) -> None:
+        self._execute.close()
+
     def __call__(self, jobs: Sequence[NewJob]) -> list[str]:
-        sha, keys, args = SHAS["enqueue"], self._keys, [self._cap, *enqueue_args(jobs)]
+        call = ("FCALL", FUNCTIONS["enqueue"], 1, self._tag, self._cap)
+        args = enqueue_args(jobs)
         try:
-            reply = self._client.evalsha(sha, len(keys), *keys, *args)
-        except NoScriptError:
-            self._client.script_load(SOURCES["enqueue"])
-            reply = self._client.evalsha(sha, len(keys), *keys, *args)
+            reply = self._execute(*call, *args)
+        except ResponseError as exc:
+            if not is_missing(exc):
+                raise
+            self._execute("FUNCTION", "LOAD", "REPLACE", LIBRARY)
+            reply = self._execute(*call, *args)
         return _texts(cast(list[bytes], reply))
 
 
 def enqueue_args(jobs: Sequence[NewJob]) -> list[EncodableT]:
-    args: list[EncodableT] = []
+    """enqueue.lua's ARGV: the batch's distinct shapes (what a job shares with the others of
+    one `enqueue_many`: 7 values each), then 4 values per job: id, shape (1-based), key ('' for
+    none), payload. Packing and passing 11 values per job was most of a bulk enqueue's cost."""
+    shapes: dict[tuple[Any, ...], int] = {}
+    described: list[EncodableT] = []
+    each: list[EncodableT] = []
     for job in jobs:
-        args += [
-            job.id,
+        expires = "" if job.expires_in is None else job.expires_in
+        shape = (
             job.function,
             job.queue,
             job.priority,
-            job.payload,
             job.delay,
-            int(job.key is not None),
-            job.key or "",
-            "" if job.expires_in is None else job.expires_in,
+            expires,
             job.ttl,
             job.max_crashes,
-        ]
-    return args
+        )
+        index = shapes.get(shape)
+        if index is None:
+            index = shapes[shape] = len(shapes) + 1
+            described += shape
+        each += (job.id, index, job.key or "", job.payload)
+    return [len(shapes), *described, *each]
 
 
 def finish_args(outcomes: Sequence[Outcome]) -> list[EncodableT]:
+    """finish.lua's ARGV: 5 values for a success (the common case), 8 for the others."""
     args: list[EncodableT] = []
     for outcome in outcomes:
-        if outcome.state not in OUTCOMES:
-            raise ValueError(f"an outcome cannot be {outcome.state.value!r}")
+        state, result = outcome.state, outcome.result
+        if state is State.SUCCEEDED:
+            has = 0 if result is None else 1
+            args += (outcome.id, outcome.attempt, "succeeded", has, result or b"")
+            continue
+        if state not in OUTCOMES:
+            raise ValueError(f"an outcome cannot be {state.value!r}")
         error = outcome.error
-        args += [
+        args += (
             outcome.id,
             outcome.attempt,
-            outcome.state.value,
-            int(outcome.result is not None),
-            outcome.result or b"",
+            state.value,
+            int(result is not None),
+            result or b"",
             b"" if error is None else encode_error(error),
             "" if error is None else error.type,
             outcome.delay,
-        ]
+        )
     return args
-
-
-def decode_job(fields: Mapping[bytes, bytes]) -> Job:
-    """A job record from its hash (keys.py lists the fields; empty means None)."""
-    key = fields.get(b"key")
-    return Job(
-        id=fields[b"id"].decode(),
-        function=fields[b"function"].decode(),
-        queue=fields[b"queue"].decode(),
-        priority=Priority.from_rank(int(fields[b"priority"])),
-        state=State(fields[b"state"].decode()),
-        payload=fields[b"payload"],
-        attempt=int(fields[b"attempt"]),
-        errors=int(fields[b"errors"]),
-        crashes=int(fields[b"crashes"]),
-        max_crashes=int(fields[b"max_crashes"]),
-        key=None if key is None else key.decode(),
-        created_at=float(fields[b"created_at"]),
-        run_at=_float(fields.get(b"run_at")),
-        started_at=_float(fields.get(b"started_at")),
-        finished_at=_float(fields.get(b"finished_at")),
-        expires_at=_float(fields.get(b"expires_at")),
-        lease_until=_float(fields.get(b"lease_until")),
-        worker=fields.get(b"worker", b"").decode() or None,
-        ttl=float(fields[b"ttl"]),
-        result=fields.get(b"result"),
-        error=decode_error(fields.get(b"error")),
-        progress=decode_progress(fields.get(b"progress")),
-        cancel_requested=fields.get(b"cancel") == b"1",
-    )
 
 
 def _timed_out() -> redis.TimeoutError:
@@ -369,7 +389,3 @@ def _float(value: bytes | None) -> float | None:
 
 def _texts(values: Sequence[bytes]) -> list[str]:
     return [value.decode() for value in values]
-
-
-def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))

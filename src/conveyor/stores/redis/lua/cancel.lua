@@ -15,8 +15,9 @@ local CANCELS_TTL = 86400 -- seconds a request list nobody takes is kept (its wo
 local job = load(ARGV[2])
 if not job then return { 0, false } end
 if job.state == 'active' then
-  if job.cancel == '1' then return { 3, job.state } end
-  redis.call('HSET', K.job .. job.id, 'cancel', '1')
+  if job.cancel then return { 3, job.state } end
+  job.cancel = true
+  save(job)
   if job.worker then
     redis.call('RPUSH', K.cancels .. job.worker, job.id)
     redis.call('EXPIRE', K.cancels .. job.worker, CANCELS_TTL)

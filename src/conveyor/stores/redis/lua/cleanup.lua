@@ -15,7 +15,12 @@ local removed = 0
 
 local function drop(id, index)
   local job = load(id)
-  if job then remove(job) else redis.call('ZREM', index, id) end
+  if job then
+    remove(job)
+  else -- damaged or gone: out of the index, and whatever is kept under its id
+    redis.call('ZREM', index, id)
+    forget(id)
+  end
   removed = removed + 1
 end
 

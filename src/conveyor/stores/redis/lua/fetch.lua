@@ -13,7 +13,7 @@
            payload
   Events   job.started (data: worker) per job leased; job.expired per queued job found past
            its deadline (it is not leased); job.failed (data: error DamagedRecord, reason) per
-           damaged record found (lib.lua bury: to the dead-letter queue, not leased)
+           damaged record found (records.lua bury: to the dead-letter queue, not leased)
 
   Paused queues are skipped. A queue found empty loses its stale wake-up tokens; a queue that
   still has jobs when `count` is reached passes a token on, so another blocked fetcher wakes.
@@ -23,36 +23,57 @@ local now = clock()
 local worker, lease = ARGV[2], tonumber(ARGV[4])
 local out = { string.format('%.6f', now), false }
 local wanted = tonumber(ARGV[3])
-local leased = {} -- score, id pairs for one ZADD
-
+local until_ms = string.format('%.0f', (now + lease) * 1000) -- the active index scores in ms
+local claim = out[1] .. '|' .. worker -- every job's claim: the same text for the batch
+local states, attempts, claims, leased = {}, {}, {}, {} -- id, value pairs; score, id pairs
 local started = { worker = worker } -- every job.started event's data
+local texts = {} -- function names found to be UTF-8
 
--- Lease one popped job; false when its record is damaged or past its deadline (handled here).
--- The fields come in one HMGET, checked without building a job table (the hot path).
-local function take(id, queue, key)
-  local v = redis.pcall('HMGET', key, 'function', 'attempt', 'errors', 'payload', 'expires_at',
-    'priority', 'crashes', 'max_crashes', 'ttl', 'state')
-  local attempt, errors = tonumber(v[2]), tonumber(v[3])
-  if v.err or not (v[1] and attempt and errors and v[4] and tonumber(v[6]) and tonumber(v[7])
-      and tonumber(v[8]) and tonumber(v[9]) and v[10] and is_text(v[1]) and is_text(id)) then
-    local _, damage = load_checked(id)
-    bury(id, queue, 'queued', damage or 'the record cannot be leased', now, worker)
+-- Why a popped job cannot be leased (it goes to the dead-letter queue), from what was read.
+local function damage(id, state, attempt, blob, payload)
+  if not state and not blob then return 'no record for this id' end
+  local ok, why = check_state(state, attempt)
+  if ok then ok, why = decode(blob) end
+  if ok and not is_text(id) then why = 'the id is not UTF-8' end
+  if ok and not payload then why = 'the payload is missing' end
+  return why or 'the record cannot be leased'
+end
+
+-- Lease one popped job; false when its record is damaged or past its deadline (handled here)
+-- or no longer queued (a stale index entry, dropped). The record is checked inline, its
+-- values taken as multiple returns (no table), and nothing per job is encoded.
+local function take(id, queue, state, attempt, blob, payload)
+  if state ~= 'queued' and STATES[state] then return false end
+  local ok, fn, q, rank, ttl, most, key, expires, errors, crashes, created, since, cancel, n
+  if blob then ok, fn, q, rank, ttl, most, key, expires, errors, crashes, created, since,
+      cancel, n = pcall(cmsgpack.unpack, blob) end
+  local tried = 0 -- no attempt yet; false: not a number
+  if attempt then tried = num(attempt) end
+  if not (ok and state == 'queued' and tried and type(fn) == 'string'
+      and (texts[fn] or is_text(fn)) and type(q) == 'string' and type(rank) == 'number'
+      and type(ttl) == 'number' and type(most) == 'number' and (key == false
+      or type(key) == 'string') and (expires == false or type(expires) == 'number')
+      and type(errors) == 'number' and type(crashes) == 'number'
+      and type(created) == 'number' and (since == false or type(since) == 'number')
+      and type(cancel) == 'boolean' and type(n) == 'number' and payload and is_text(id)) then
+    bury(id, queue, 'queued', damage(id, state, attempt, blob, payload), now, worker)
     return false
   end
-  if v[5] and v[5] ~= '' and tonumber(v[5]) <= now then
+  texts[fn] = true
+  if expires and expires <= now then
     finish_job(load(id), 'expired', now, nil)
     return false
   end
-  attempt = attempt + 1
-  redis.call('HSET', key, 'state', 'active', 'attempt', attempt, 'worker', worker,
-    'started_at', now, 'lease_until', now + lease)
-  local n = #leased
-  leased[n + 1], leased[n + 2] = now + lease, id
-  emit({ type = 'job.started', time = now, job_id = id, queue = queue, ['function'] = v[1],
-    attempt = attempt, data = started })
-  n = #out
-  out[n + 1], out[n + 2], out[n + 3] = id, v[1], queue
-  out[n + 4], out[n + 5], out[n + 6] = attempt, errors, v[4]
+  tried = tried + 1
+  local m = #states
+  states[m + 1], states[m + 2] = id, 'active'
+  attempts[m + 1], attempts[m + 2] = id, attempt_text(tried)
+  claims[m + 1], claims[m + 2] = id, claim
+  leased[m + 1], leased[m + 2] = until_ms, id
+  emit('job.started', now, started, id, queue, fn, tried)
+  m = #out
+  out[m + 1], out[m + 2], out[m + 3] = id, fn, queue
+  out[m + 4], out[m + 5], out[m + 6] = tried, errors, payload
   return true
 end
 
@@ -61,14 +82,22 @@ local function claim_from(queue)
   local taken = 0
   while wanted > 0 do
     local asked = wanted
-    local popped = redis.call('ZPOPMIN', ready, asked)
-    for i = 1, #popped, 2 do
-      if take(popped[i], queue, K.job .. popped[i]) then
-        taken = taken + 1
-        wanted = wanted - 1
+    -- ZRANGE + ZREMRANGEBYRANK rather than ZPOPMIN: no score turned into text per job
+    local popped = redis.call('ZRANGE', ready, 0, asked - 1)
+    if #popped > 0 then
+      redis.call('ZREMRANGEBYRANK', ready, 0, #popped - 1)
+      local s = redis.call('HMGET', K.state, unpack(popped))
+      local a = redis.call('HMGET', K.attempt, unpack(popped))
+      local r = redis.call('HMGET', K.rec, unpack(popped))
+      local p = redis.call('HMGET', K.payload, unpack(popped))
+      for i = 1, #popped do
+        if take(popped[i], queue, s[i], a[i], r[i], p[i]) then
+          taken = taken + 1
+          wanted = wanted - 1
+        end
       end
     end
-    if #popped / 2 < asked then
+    if #popped < asked then
       quiet(queue)
       break
     end
@@ -83,6 +112,9 @@ for i = 6, #ARGV do
   if wanted <= 0 then break end
   if redis.call('SISMEMBER', K.paused, ARGV[i]) == 0 then claim_from(ARGV[i]) end
 end
+bulk('HSET', K.state, states)
+bulk('HSET', K.attempt, attempts)
+bulk('HSET', K.claim, claims)
 bulk('ZADD', K.active, leased)
 if #out == 2 then
   local s = redis.call('ZRANGE', K.scheduled, 0, 0, 'WITHSCORES')

@@ -10,7 +10,7 @@
   ARGV[9]  budget (index entries examined at most, so filters cannot make a page unbounded)
   ARGV[10..] the states listed, in order
   Returns  { next_index, next_offset, jobs... }: next_index -1 when there is no more; each job
-           as its flat hash (field, value, ...)
+           as 12 values (records.lua views)
   Events   none
 
   Orders: queued by queue name then fetch order; scheduled and retrying soonest due first;
@@ -56,37 +56,35 @@ local function window(state, start, n)
   return redis.call('ZREVRANGE', key, start, start + n - 1), redis.call('ZCARD', key)
 end
 
-local function matches(id)
-  if not queue and not fn then return true end
-  local v = redis.call('HMGET', K.job .. id, 'queue', 'function')
-  return (not queue or v[1] == queue) and (not fn or v[2] == fn)
+local function matches(blob)
+  local ok, _, f, q = pcall(cmsgpack.unpack_limit, blob, 2)
+  return ok and (not queue or q == queue) and (not fn or f == fn)
 end
 
 local out = { -1, 0 }
+local page = {}
 local scanned = 0
 while index < #states do
   local total = 0
-  while #out - 2 < limit and scanned < budget do
+  while #page < limit and scanned < budget do
     local ids
-    ids, total = window(states[index + 1], offset, math.min(limit - (#out - 2), budget - scanned))
+    ids, total = window(states[index + 1], offset, math.min(limit - #page, budget - scanned))
     if #ids == 0 then break end
-    for _, id in ipairs(ids) do
+    local blobs = (queue or fn) and redis.call('HMGET', K.rec, unpack(ids)) or nil
+    for k, id in ipairs(ids) do
       offset, scanned = offset + 1, scanned + 1
-      if matches(id) then
-        local fields = redis.call('HGETALL', K.job .. id)
-        if #fields > 0 then out[#out + 1] = fields end
-      end
-      if #out - 2 >= limit then break end
+      if not blobs or matches(blobs[k]) then page[#page + 1] = id end
+      if #page >= limit then break end
     end
   end
-  if #out - 2 >= limit then
+  if #page >= limit then
     if offset < total or index + 1 < #states then out[1], out[2] = index, offset end
-    return out
+    return views(page, out)
   end
   if scanned >= budget then
     out[1], out[2] = index, offset
-    return out
+    return views(page, out)
   end
   index, offset = index + 1, 0
 end
-return out
+return views(page, out)

@@ -10,6 +10,6 @@
 ]]
 
 redis.call('SADD', K.paused, ARGV[2])
-emit({ type = 'queue.paused', time = clock(), queue = ARGV[2] })
+emit('queue.paused', clock(), nil, nil, ARGV[2])
 commit()
 return 1

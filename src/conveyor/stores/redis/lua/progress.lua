@@ -16,7 +16,7 @@ local job = load(ARGV[2])
 if not job or job.state ~= 'active' or job.attempt ~= tonumber(ARGV[3]) then return 0 end
 local total = NULL
 if ARGV[6] ~= '' then total = tonumber(ARGV[6]) end
-redis.call('HSET', K.job .. job.id, 'progress', ARGV[4])
+redis.call('HSET', K.progress, job.id, ARGV[4])
 emit_job('job.progress', clock(), job,
   { current = tonumber(ARGV[5]), total = total, message = ARGV[7] })
 commit()

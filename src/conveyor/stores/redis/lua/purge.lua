@@ -42,8 +42,6 @@ for i = 4, #ARGV do
   end
 end
 
-local event = { type = 'queue.purged', time = clock(), data = { count = removed, states = states } }
-if one then event.queue = queue end
-emit(event)
+emit('queue.purged', clock(), { count = removed, states = states }, nil, one and queue or nil)
 commit()
 return removed

@@ -34,10 +34,12 @@ local function take_back(job)
   taken = taken + 1
   unindex(job)
   if crashes >= job.max_crashes then
-    finish_job(job, 'failed', now, { error = 'WorkerLost' },
-      { 'crashes', crashes, 'error', with_history(job, lost_error(job, crashes)) })
+    set_error(job, lost_error(job, crashes))
+    job.crashes = crashes
+    finish_job(job, 'failed', now, { error = 'WorkerLost' })
   else
-    make_ready(job, nil, true, { 'crashes', crashes })
+    job.crashes = crashes
+    make_ready(job, nil, true)
     local why = 'lease expired'
     if worker ~= '' then why = 'worker lost' end
     emit_job('job.requeued', now, job, { reason = why })
@@ -46,11 +48,12 @@ end
 
 local candidates
 if worker == '' then
-  candidates = redis.call('ZRANGEBYSCORE', K.active, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+  candidates = redis.call('ZRANGEBYSCORE', K.active, '-inf', string.format('%.0f', now * 1000),
+    'LIMIT', 0, tonumber(ARGV[2]))
 else
   candidates = held_by(worker)
   redis.call('DEL', K.cancels .. worker)
 end
-for _, job in ipairs(active_in_order(candidates, { 'n' })) do take_back(job) end
+for _, job in ipairs(active_in_order(candidates, now)) do take_back(job) end
 commit()
 return taken

@@ -7,20 +7,30 @@
   Returns  { lost, cancel }: ids not active under that attempt (not renewed), and ids renewed
            whose cancellation was requested
   Events   none
+
+  The lease is the job's `{p}:active` score (records.lua): renewing writes nothing else.
 ]]
 
 local now = clock()
-local lease_until = now + tonumber(ARGV[2])
+local until_ms = string.format('%.0f', (now + tonumber(ARGV[2])) * 1000) -- the index's unit
 local lost, cancel = {}, {}
-for i = 3, #ARGV, 2 do
-  local id = ARGV[i]
-  local v = redis.call('HMGET', K.job .. id, 'state', 'attempt', 'cancel')
-  if v[1] == 'active' and tonumber(v[2]) == tonumber(ARGV[i + 1]) then
-    redis.call('HSET', K.job .. id, 'lease_until', lease_until)
-    redis.call('ZADD', K.active, lease_until, id)
-    if v[3] == '1' then cancel[#cancel + 1] = id end
+local ids = {}
+for i = 3, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return { lost, cancel } end
+local states, attempts, blobs = hmget(K.state, ids), hmget(K.attempt, ids), hmget(K.rec, ids)
+local leased = {} -- score, id pairs
+for k, id in ipairs(ids) do
+  if states[k] == 'active' and attempts[k] and num(attempts[k]) == num(ARGV[2 + 2 * k]) then
+    local n = #leased
+    leased[n + 1], leased[n + 2] = until_ms, id
+    local ok, _, cancelled = pcall(function()
+      local r = { cmsgpack.unpack(blobs[k]) }
+      return true, r[12]
+    end)
+    if ok and cancelled then cancel[#cancel + 1] = id end
   else
     lost[#lost + 1] = id
   end
 end
+bulk('ZADD', K.active, leased)
 return { lost, cancel }

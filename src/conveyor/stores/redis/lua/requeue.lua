@@ -18,7 +18,8 @@ for i = 2, #ARGV do
       and not (job.key and redis.call('HEXISTS', K.keys, job.key) == 1) then
     if job.key then redis.call('HSET', K.keys, job.key, job.id) end
     unindex(job)
-    make_ready(job, now, false, { 'errors', 0, 'crashes', 0, 'finished_at', '', 'cancel', '' })
+    job.errors, job.crashes, job.cancel = 0, 0, false
+    make_ready(job, now, false)
     emit_job('job.requeued', now, job, { reason = 'requeued' })
     done[#done + 1] = job.id
   end

@@ -8,7 +8,7 @@
 ]]
 
 redis.call('SREM', K.paused, ARGV[2])
-emit({ type = 'queue.resumed', time = clock(), queue = ARGV[2] })
+emit('queue.resumed', clock(), nil, nil, ARGV[2])
 wake(ARGV[2])
 commit()
 return 1

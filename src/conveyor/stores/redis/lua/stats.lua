@@ -17,16 +17,20 @@
 local FRONT_SCAN = 100
 
 local function oldest(queue)
-  local ready, best = K.ready .. queue, nil
+  local ready, best, ids = K.ready .. queue, nil, {}
   for rank = 0, 3 do
     local low = rank * LANE
-    local ids = redis.call('ZRANGEBYSCORE', ready, low, low + MIDDLE - 1, 'LIMIT', 0, FRONT_SCAN)
+    local front = redis.call('ZRANGEBYSCORE', ready, low, low + MIDDLE - 1, 'LIMIT', 0,
+      FRONT_SCAN)
+    for _, id in ipairs(front) do ids[#ids + 1] = id end
     ids[#ids + 1] = redis.call('ZRANGEBYSCORE', ready, low + MIDDLE, low + LANE - 1,
       'LIMIT', 0, 1)[1]
-    for _, id in ipairs(ids) do
-      local at = tonumber(redis.call('HGET', K.job .. id, 'queued_at'))
-      if at and (not best or at < best) then best = at end
-    end
+  end
+  if #ids == 0 then return false end
+  for _, blob in ipairs(redis.call('HMGET', K.rec, unpack(ids))) do
+    local r = decode(blob)
+    local at = r and r[11] -- queued_at
+    if at and (not best or at < best) then best = at end
   end
   if best then return string.format('%.6f', best) end
   return false
