@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Generator
@@ -29,6 +28,23 @@ _WAITER_LOCK = threading.Lock()
 
 class Context:
     """The running job's id, attempt and options, its progress, and whether it should stop."""
+
+    __slots__ = (
+        "_cancelled",
+        "_logger",
+        "_on_progress",
+        "_soft_limit",
+        "_waiter",
+        "attempt",
+        "deadline",
+        "function",
+        "job_id",
+        "last_progress",
+        "meta",
+        "queue",
+        "resources",
+        "worker_id",
+    )
 
     def __init__(
         self,
@@ -58,12 +74,15 @@ class Context:
         self._cancelled = False
         self._soft_limit = False
         self._waiter: threading.Event | None = None
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
 
-    @functools.cached_property
+    @property
     def logger(self) -> logging.LoggerAdapter[logging.Logger]:
-        """A logger whose lines carry the job's id and function."""
-        fields = {"job_id": self.job_id, "function": self.function}
-        return logging.LoggerAdapter(logging.getLogger("conveyor.job"), fields)
+        """A logger whose lines carry the job's id and function (made on first use)."""
+        if self._logger is None:
+            fields = {"job_id": self.job_id, "function": self.function}
+            self._logger = logging.LoggerAdapter(logging.getLogger("conveyor.job"), fields)
+        return self._logger
 
     @property
     def cancelled(self) -> bool:

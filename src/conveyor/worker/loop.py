@@ -20,6 +20,7 @@ from conveyor.hooks import call_all
 from conveyor.job import Claim, Outcome, State
 from conveyor.stores.base import Store, WorkerInfo
 from conveyor.worker.acks import Acker
+from conveyor.worker.ahead import Ahead
 from conveyor.worker.executors import Executors
 from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.maintenance import Maintenance
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("conveyor.worker")
 
 
-@dataclass
+@dataclass(slots=True)
 class Running:
     claim: Claim
     ctx: Context
@@ -65,6 +66,7 @@ class Worker:
         self.recycled = False  # stopped by `max_jobs` / `max_memory`: a supervisor starts anew
         self.resources: dict[str, Any] = {}  # filled by startup hooks, seen as `ctx.resources`
         self.runner = Runner(app, self.id, Executors(options.concurrency))
+        self.ahead = Ahead(options.concurrency)  # fetched, not started yet
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -167,7 +169,10 @@ class Worker:
                 log.info("worker %s recycles after %d jobs", self.id, self.started)
                 self.recycled = True
                 return
-            if free <= 0:
+            for _ in range(min(free, len(self.ahead))):  # they run while the next fetch waits
+                self._start(self.ahead.claims.popleft())
+            wanted = self._wanted()
+            if wanted <= 0:
                 await self._slot_free.wait()
                 self._slot_free.clear()
                 continue
@@ -175,7 +180,7 @@ class Worker:
                 if strays_suspected:  # a failed fetch may have claimed jobs we never heard of
                     await store.release_strays(self.id, list(self.held))
                     strays_suspected = False
-                claims = await self._fetch(store, free)
+                claims = await self._fetch(store, wanted)
             except Exception as exc:
                 log.warning("fetch failed (%s); retrying in %.2fs", exc, backoff)
                 strays_suspected = True
@@ -183,20 +188,29 @@ class Worker:
                 backoff = min(2.0, backoff * 2)
                 continue
             backoff = 0.05
+            now = time.monotonic()
             for claim in claims:
-                self._start(claim)
-            if claims:  # let the jobs take their first step before the next fetch is set up
-                await asyncio.sleep(0)
-            elif self.options.burst and await self._drained():
+                self.held[claim.id] = claim.attempt
+                self.claimed_at[claim.id] = now
+            self.ahead.claims.extend(claims)
+            if not claims and self.options.burst and await self._drained():
                 return
 
     def _free_slots(self) -> int | None:
-        """How many jobs to fetch now; None once `max_jobs` have been started."""
+        """How many jobs may start now; None once `max_jobs` have been started."""
         free = self.options.concurrency - len(self.running)
         if self.options.max_jobs is None:
             return free
         left = self.options.max_jobs - self.started
         return None if left <= 0 else min(free, left)
+
+    def _wanted(self) -> int:
+        """How many jobs to fetch now: for the free slots, and a batch ahead while jobs are
+        short (ahead.py), less what was fetched and waits."""
+        wanted = self.options.concurrency + self.ahead.depth() - len(self.running)
+        if self.options.max_jobs is not None:
+            wanted = min(wanted, self.options.max_jobs - self.started)
+        return wanted - len(self.ahead)
 
     async def _fetch(self, store: Store, count: int) -> list[Claim]:
         if self._stopping:
@@ -229,6 +243,8 @@ class Worker:
             await self._slot_free.wait()
             self._slot_free.clear()
             return False
+        if self.ahead:
+            return False
         if self.acker.pending:
             await self.acker.flush()
             return False
@@ -241,8 +257,6 @@ class Worker:
 
     def _start(self, claim: Claim) -> None:
         self.started += 1
-        self.held[claim.id] = claim.attempt
-        self.claimed_at[claim.id] = time.monotonic()
         prepared = self.runner.prepare(claim)
         if isinstance(prepared, Outcome):
             log.error("job %s is a bad record: %s", claim.id, prepared.error)
@@ -282,8 +296,10 @@ class Worker:
             self.running.pop(claim.id, None)
             assert self._slot_free is not None
             self._slot_free.set()
+        seconds = time.perf_counter() - started
+        self.ahead.ran(seconds)
         if outcome is not None and not running.abandoned:
-            self._log_outcome(claim, outcome, time.perf_counter() - started)
+            self._log_outcome(claim, outcome, seconds)
             progress = running.ctx.last_progress
             if claim.id in self.progress_dirty and progress is not None:
                 self.progress_dirty.discard(claim.id)  # its last word, before the outcome
@@ -360,6 +376,7 @@ class Worker:
     def abandon(self, job_ids: Sequence[str], reason: str) -> None:
         """Stop working on jobs this worker no longer holds; report nothing for them."""
         for job_id in job_ids:
+            self.ahead.remove(job_id)
             running = self.running.get(job_id)
             if running is not None and running.task is not None:
                 log.warning("abandoning job %s: %s", job_id, reason)
@@ -370,8 +387,14 @@ class Worker:
             self.claimed_at.pop(job_id, None)
 
     def cancel_jobs(self, job_ids: Sequence[str]) -> None:
-        """Cancel running jobs whose cancellation was requested; they report CANCELLED."""
+        """Cancel running jobs whose cancellation was requested; they report CANCELLED (and
+        so do fetched ones that have not started)."""
         for job_id in job_ids:
+            waiting = self.ahead.remove(job_id)
+            if waiting is not None:
+                log.info("cancelling job %s before it started", job_id)
+                self.acker.put(self.runner.cancelled(waiting))
+                continue
             running = self.running.get(job_id)
             if running is None or running.ctx.cancelled:
                 continue
@@ -396,6 +419,9 @@ class Worker:
             running.abandoned = True
             if running.task is not None:
                 running.task.cancel()
+            self.acker.put(Outcome(id=claim.id, attempt=claim.attempt, state=State.QUEUED))
+        while self.ahead:  # fetched, never started
+            claim = self.ahead.claims.popleft()
             self.acker.put(Outcome(id=claim.id, attempt=claim.attempt, state=State.QUEUED))
         await self.acker.flush(timeout=5.0)
 

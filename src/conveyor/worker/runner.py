@@ -116,6 +116,9 @@ class Limits:
         )
 
 
+NO_LIMITS = Limits(None, None, None, None)
+
+
 class SoftLimited:
     """Awaits an async job so that `SoftTimeLimit` can be raised inside it at the soft limit.
 
@@ -214,10 +217,11 @@ class Runner:
     ) -> Outcome:
         """Run one attempt; a job cancelled meanwhile ends CANCELLED whatever it returned."""
         timeout = payload.timeout if payload.timeout is not None else function.defaults.timeout
-        limits = Limits.start(
-            timeout, function.defaults.soft_timeout, asyncio.get_running_loop().time()
-        )
-        ctx.deadline = epoch_in(timeout)
+        soft = function.defaults.soft_timeout
+        limits = NO_LIMITS
+        if timeout is not None or soft is not None:
+            limits = Limits.start(timeout, soft, asyncio.get_running_loop().time())
+            ctx.deadline = epoch_in(timeout)
         try:
             result = await self.execute(function, ctx, payload, limits)
         except asyncio.CancelledError:
@@ -263,13 +267,19 @@ class Runner:
         limits: Limits,
     ) -> bytes:
         """Call the function where it runs; its encoded return value."""
-        timed_out = f"{function.name} ran past its time limit of {limits.timeout}s"
+        timed_out = ""  # the hard limit's message, made only when there is one
+        if limits.timeout is not None:
+            timed_out = f"{function.name} ran past its time limit of {limits.timeout}s"
         if function.executor == "process":
             task = task_for(function, ctx, payload, epoch_in(limits.soft))
             return await self.in_process(task, ctx, limits, timed_out)
         args: list[Any] = [ctx, *payload.args] if function.takes_context else payload.args
         if function.is_async:
-            value = await self.in_task(function.fn(*args, **payload.kwargs), ctx, limits, timed_out)
+            coro = function.fn(*args, **payload.kwargs)
+            if limits is NO_LIMITS:  # the common case: no timeout scope, no extra frame
+                value = await coro
+            else:
+                value = await self.in_task(coro, ctx, limits, timed_out)
         else:
             call = functools.partial(function.fn, *args, **payload.kwargs)
             value = await self.in_thread(call, ctx, limits, f"{timed_out} (its thread runs on)")
@@ -282,8 +292,6 @@ class Runner:
     async def in_task(
         self, coro: Coroutine[Any, Any, Any], ctx: Context, limits: Limits, timed_out: str
     ) -> Any:
-        if limits.hard_at is None and limits.soft_at is None:
-            return await coro  # no limit: no timeout scope to enter and leave
         async with hard_limit(limits.hard_at, timed_out):
             return await (coro if limits.soft_at is None else SoftLimited(coro, ctx, limits))
 
