@@ -96,21 +96,29 @@ async def test_kill_between_body_and_completion(
         await await_for(in_state(store, ids, State.SUCCEEDED), timeout=600, interval=0.1)
         took = time.monotonic() - began
         ends = attempts_ended(workers)
-        killed = [job_id for job_id in ids if 1 in ends[job_id]]  # attempt 1 always dies
+        killed = [job_id for job_id in ids if 1 in ends[job_id]]  # ran attempt 1, then died
+        # The others were taken back before attempt 1's body ended, a crash counted: fetched
+        # ahead and waiting for a slot (worker/ahead.py), or running, when a neighbour killed
+        # the process.
+        taken_back = [job_id for job_id in ids if job_id not in killed]
         killed_pids = {p[2] for p in workers.lines() if p[1] == "end" and p[3] == "1"}
         jobs = {job.id: job for job in await jobs_of(store, ids)}
-        # the fence: the dead attempt's completion, written now, is refused
+        # the fence: attempt 1's completion, written now, is refused for every job
         stale = await store.finish(
-            [
-                Outcome(id=i, attempt=1, state=State.SUCCEEDED, result=encode("stale"))
-                for i in killed
-            ]
+            [Outcome(id=i, attempt=1, state=State.SUCCEEDED, result=encode("stale")) for i in ids]
         )
         after = {job.id: job for job in await jobs_of(store, ids)}
         most = max(len(attempts) for attempts in ends.values())
         seen = Counter(tuple(ends[job_id]) for job_id in ids)
-        rerun_at_2 = all(ends[i] == [1, 2] for i in killed)
-        met = most <= 2 and rerun_at_2 and not any(stale) and len(killed) == count
+
+        def consistent(job_id: str) -> bool:
+            """Every attempt but the last ended in a crash; only attempt 1 ran and died, and
+            the last ran to its end once."""
+            job, last = jobs[job_id], jobs[job_id].attempt
+            expected = [1, last] if job_id in killed else [last]
+            return last >= 2 and job.crashes == last - 1 and ends[job_id] == expected
+
+        met = most <= 2 and all(map(consistent, ids)) and not any(stale)
         record(
             "F4",
             store_kind(shared_url),
@@ -121,22 +129,21 @@ async def test_kill_between_body_and_completion(
             duplicates=duplicates(workers),  # each killed job runs twice: the row allows it
             run_s=round(took, 1),
             killed_after_body=len(killed),
+            taken_back_before_the_end=len(taken_back),
             processes_killed=len(killed_pids),
             most_completions=most,
             attempts_seen={"-".join(map(str, k)): v for k, v in seen.items()},
             stale_completions_refused=f"{stale.count(False)}/{len(stale)}",
             recovery="supervisor takes the dead child's jobs back at once (no lease wait)",
         )
-        assert len(killed) >= count * 0.9  # a job claimed in the instant of a kill may not run
+        assert killed and len(killed_pids) >= min(processes, len(killed))
         assert most <= 2
-        for job_id in ids:  # killed after its body: run again, as attempt 2, once
-            expected = [1, 2] if job_id in killed else ends[job_id][:1]
-            assert ends[job_id] == expected, (job_id, ends[job_id])
-        assert all(jobs[i].attempt == 2 and jobs[i].crashes == 1 for i in killed)
-        assert stale == [False] * len(killed)
+        for job_id in ids:
+            assert consistent(job_id), (job_id, ends[job_id], jobs[job_id])
+        assert stale == [False] * len(ids)
         assert all(
             after[i].state is State.SUCCEEDED and decode_result(after[i].result) == "done"
-            for i in killed
+            for i in ids
         )
     finally:
         workers.close()
