@@ -7,13 +7,19 @@ Tests shorten the lease to keep the suite quick; with the defaults (lease 30 s, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
+import subprocess
+import sys
 import time
+
+import pytest
 
 from contract.builders import new_job
 from conveyor import State
 from conveyor.stores.base import Store
+from conveyor.worker.supervisor import die_with_parent
 from support.waiting import await_for
 from worker.harness import Workers, connected
 
@@ -194,3 +200,18 @@ async def test_ctrl_c_to_the_whole_group_lets_running_jobs_finish(workers: Worke
     store = await connected(workers.url)
     assert await all_in(store, ids, State.SUCCEEDED)  # finished, not released
     await store.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_whose_supervisor_died_before_it_started_ends_at_once() -> None:
+    """The supervisor can die between forking a child and the child arming its death signal;
+    the child must then end instead of running on, orphaned (seen: one left by a test)."""
+    print_alive = [sys.executable, "-c", "print('alive')"]
+    gone = subprocess.run(  # a parent pid that is not the child's: as if it had died
+        print_alive, preexec_fn=functools.partial(die_with_parent, 1), capture_output=True
+    )
+    assert gone.returncode == -signal.SIGKILL and gone.stdout == b""
+    alive = subprocess.run(
+        print_alive, preexec_fn=functools.partial(die_with_parent, os.getpid()), capture_output=True
+    )
+    assert alive.returncode == 0 and alive.stdout == b"alive\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -46,12 +47,16 @@ class Child:
     process: asyncio.subprocess.Process
 
 
-def die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the supervisor dies (PR_SET_PDEATHSIG)."""
+def die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGKILL when the supervisor (pid `parent`) dies
+    (PR_SET_PDEATHSIG), and now if it died between the fork and this call: the signal is only
+    armed for a parent still alive, and such a child would run on, orphaned, for good."""
     if sys.platform == "linux":
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Supervisor:
@@ -135,7 +140,9 @@ class Supervisor:
         # the supervisor's request for a second signal and drop its running jobs. Dies with
         # the supervisor (Linux), so killing the supervisor still ends the whole tree.
         process = await asyncio.create_subprocess_exec(
-            *self._argv(index, worker_id), process_group=0, preexec_fn=die_with_parent
+            *self._argv(index, worker_id),
+            process_group=0,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
         self.children[index] = Child(worker_id, process)
         try:
