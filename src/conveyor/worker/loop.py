@@ -25,6 +25,7 @@ from conveyor.worker.executors import Executors
 from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.maintenance import Maintenance
 from conveyor.worker.options import WorkerOptions
+from conveyor.worker.outcome_log import log_outcome
 from conveyor.worker.runner import Runner
 from conveyor.worker.watchers import watch_cancellations, write_progress, write_progress_loop
 
@@ -299,7 +300,7 @@ class Worker:
         seconds = time.perf_counter() - started
         self.ahead.ran(seconds)
         if outcome is not None and not running.abandoned:
-            self._log_outcome(claim, outcome, seconds)
+            log_outcome(claim, outcome, seconds)
             progress = running.ctx.last_progress
             if claim.id in self.progress_dirty and progress is not None:
                 self.progress_dirty.discard(claim.id)  # its last word, before the outcome
@@ -324,38 +325,6 @@ class Worker:
             log.info("worker %s recycles: peak memory %.0f MB > %d MB", self.id, peak_mb, limit)
             self.recycled = True
             self.stop()
-
-    def _log_outcome(self, claim: Claim, outcome: Outcome, seconds: float) -> None:
-        """One line per ended attempt, with the job id and function as structured fields."""
-        if outcome.state is State.SUCCEEDED and not log.isEnabledFor(logging.INFO):
-            return  # the common case pays nothing for a line nobody reads
-        fields = {"job_id": claim.id, "function": claim.function}
-        name, ms, state = claim.function, seconds * 1000, outcome.state
-        error = outcome.error
-        if state is State.SUCCEEDED:
-            log.info("%s %s succeeded in %.1f ms", name, claim.id, ms, extra=fields)
-        elif state is State.RETRYING and error is not None:
-            log.warning(
-                "%s %s failed (%s: %s), retrying in %.1f s",
-                name,
-                claim.id,
-                error.type,
-                error.message,
-                outcome.delay,
-                extra=fields,
-            )
-        elif state is State.FAILED and error is not None:
-            log.error(
-                "%s %s failed for good (%s: %s) after %d attempt(s)",
-                name,
-                claim.id,
-                error.type,
-                error.message,
-                claim.attempt,
-                extra=fields,
-            )
-        else:
-            log.info("%s %s %s after %.1f ms", name, claim.id, state.value, ms, extra=fields)
 
     def _reported(self, outcome: Outcome, accepted: bool) -> None:
         # the claim time ages a held job for the heartbeat until the store has its outcome (a
