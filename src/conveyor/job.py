@@ -112,6 +112,8 @@ class Claim(msgspec.Struct, frozen=True):
     attempt: int  # fencing token: renewals and outcomes must carry it
     errors: int  # failed attempts so far (drives the retry decision)
     payload: bytes
+    crashes: int = 0  # attempts taken back from a dead or silent worker
+    max_crashes: int = 3  # the crashes that dead-letter it: one short of them, it runs alone
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):

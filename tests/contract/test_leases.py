@@ -119,6 +119,10 @@ async def test_recover_worker_takes_back_its_jobs_at_once(store: Store) -> None:
     [event] = await events_of(store, after or None)
     assert event.type is EventType.REQUEUED and event.data == {"reason": "worker lost"}
     assert await store.finish([succeeded(claim)]) == [False]
+    assert claim.crashes == 0
+    [again] = await store.fetch("next", ["default"], 1, lease=30)
+    assert again.id == mine.id and (again.crashes, again.max_crashes) == (1, 3)  # alone at 2
+    await store.finish([released(again)])
     await store.enqueue([poison])
     await fetch_all(store, worker="dead")
     assert await store.recover_worker("dead", "worker process was killed by SIGKILL") == 2

@@ -112,11 +112,12 @@ async def test_kill_between_body_and_completion(
         seen = Counter(tuple(ends[job_id]) for job_id in ids)
 
         def consistent(job_id: str) -> bool:
-            """Every attempt but the last ended in a crash; only attempt 1 ran and died, and
-            the last ran to its end once."""
+            """Every attempt but the last ended in a crash, or was released unstarted (a fetch
+            that brought a job one crash from the dead-letter queue, worker/ahead.py); only
+            attempt 1 ran and died, and the last ran to its end once."""
             job, last = jobs[job_id], jobs[job_id].attempt
             expected = [1, last] if job_id in killed else [last]
-            return last >= 2 and job.crashes == last - 1 and ends[job_id] == expected
+            return 1 <= job.crashes <= last - 1 and ends[job_id] == expected
 
         met = most <= 2 and all(map(consistent, ids)) and not any(stale)
         record(

@@ -1,17 +1,20 @@
 """Fetching ahead (conveyor/worker/ahead.py): while jobs are short a worker leases one batch
 beyond its free slots. A job leased that way and not started yet is cancelled without running,
-released when the worker stops, and the worker stops fetching ahead once its jobs run long."""
+released when the worker stops, and the worker stops fetching ahead once its jobs run long.
+A job one crash from the dead-letter queue runs alone."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from conveyor import Conveyor, State
+from conveyor.job import Claim
 from conveyor.worker import WorkerThread
-from conveyor.worker.ahead import SHORT, Ahead
+from conveyor.worker.ahead import SHORT, Ahead, last_chance
 from support.waiting import wait_for
 
 WAIT = 20.0
@@ -98,3 +101,69 @@ def test_fetching_ahead_follows_how_long_jobs_run() -> None:
     for _ in range(30):
         ahead.ran(2.0)
     assert ahead.depth() == 0 and ahead.seconds > SHORT
+
+
+def test_a_claim_one_crash_from_the_dead_letters_is_admitted_alone() -> None:
+    ahead = Ahead(4)
+    first, second = claim("a"), claim("b", crashes=1)  # 1 of 3: after a machine went down
+    assert ahead.admit([first, second]) == [] and list(ahead.claims) == [first, second]
+    assert ahead.solo is None and not ahead.cautious
+    suspect, later = claim("c", crashes=2), claim("d")
+    assert ahead.admit([suspect, later]) == [first, second, later]  # back to the queue
+    assert list(ahead.claims) == [suspect] and ahead.solo == "c" and ahead.cautious
+    assert last_chance(claim("e", crashes=1, most=2)) and not last_chance(claim("f", most=1))
+
+
+def claim(job_id: str, crashes: int = 0, most: int = 3) -> Claim:
+    return Claim(job_id, "quick", "default", 1, 0, b"", crashes, most)
+
+
+class Beside:
+    """An app whose `work` job notes how many jobs ran at once while it ran."""
+
+    def __init__(self, url: str) -> None:
+        self.app = Conveyor(url)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most: dict[str, int] = {}  # job name -> most jobs running at once meanwhile
+
+        @self.app.job
+        def work(name: str, seconds: float) -> None:  # a thread each: they overlap
+            with self.lock:
+                self.running += 1
+                most = self.running
+            time.sleep(seconds)  # allowed-sleep: the job's own work
+            with self.lock:
+                self.most[name] = max(most, self.running)
+                self.running -= 1
+
+        self.work = work
+
+
+def test_a_job_one_crash_from_the_dead_letters_runs_alone(store_url: str) -> None:
+    """Taken back from lost workers twice (of max_crashes 3), it may be the job that killed
+    them: it starts once the jobs running beside it have ended, nothing starts beside it,
+    and then the worker fills its slots again."""
+    beside = Beside(store_url)
+    app = beside.app
+    suspect = beside.work.enqueue("suspect", 0.3)
+    store = app.portal.call(app.store())
+    app.portal.call(store.fetch("lost", ["default"], 1, 30.0))
+    assert app.portal.call(store.recover_worker("lost", "killed by a test")) == 1
+    [taken] = app.portal.call(store.fetch("lost", ["default"], 1, 30.0))
+    worker = app.start_worker(concurrency=4, lease=30, grace=1, wait=0.2)
+    try:
+        busy = beside.work.enqueue_many([(f"busy-{n}", 0.3) for n in range(4)])
+        wait_for(lambda: all(app.handle(h.id).job().state is State.ACTIVE for h in busy), WAIT)
+        assert app.portal.call(store.recover_worker("lost", "killed by a test")) == 1
+        after = beside.work.enqueue_many([(f"after-{n}", 0.05) for n in range(8)])
+        for handle in [suspect, *busy, *after]:
+            handle.result(timeout=WAIT)
+        job = app.handle(suspect.id).job()
+    finally:
+        worker.stop(WAIT)
+        app.close()
+    assert worker.error is None and taken.id == suspect.id
+    assert job.state is State.SUCCEEDED and job.crashes == 2
+    assert beside.most["suspect"] == 1  # alone from its start to its end
+    assert max(beside.most[f"after-{n}"] for n in range(8)) > 1  # then slots fill again

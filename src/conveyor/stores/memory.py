@@ -198,7 +198,16 @@ class MemoryStore:
         job.started_at = now
         job.lease_until = now + lease
         self._emit(EventType.STARTED, job, now, {"worker": worker})
-        return Claim(job.id, job.function, job.queue, job.attempt, job.errors, job.payload)
+        return Claim(
+            job.id,
+            job.function,
+            job.queue,
+            job.attempt,
+            job.errors,
+            job.payload,
+            job.crashes,
+            job.max_crashes,
+        )
 
     async def renew(self, worker: str, held: Sequence[tuple[str, int]], lease: float) -> Renewal:
         lost: list[str] = []

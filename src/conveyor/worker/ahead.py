@@ -1,4 +1,5 @@
-"""Claims fetched ahead of free slots, while this worker's jobs are short.
+"""Claims fetched and not started yet: a batch ahead while jobs are short, and a job that has
+crashed a worker before, waiting to run alone.
 
 A worker that fetches only for free slots leaves Redis idle while it runs what it fetched, and
 then waits a round trip with nothing to run: with short jobs the two take turns instead of
@@ -7,6 +8,17 @@ overlapping (a no-op job: a third of the drain rate lost). While the jobs it run
 slots, so the next batch is on its way while the current one runs. The claims wait here,
 leased and renewed like running ones; a job that turns out long makes the average rise and
 the worker stops fetching ahead, so no job waits long behind others while workers sit idle.
+
+A job taken back from a worker process that died, or went silent, while holding it is counted
+a crash, and so is every job beside it: one of them may have killed the process, and the rest
+did nothing wrong. Once one more crash would send a job to the dead-letter queue (crashes =
+max_crashes - 1), it runs alone: the worker releases everything else it fetched and has not
+started, lets what runs finish, runs that job with nothing else held, and fetches again once
+it has ended. A poison job then kills the process by itself and is dead-lettered alone; the
+jobs that were beside it end as they would have. Earlier crashes do not isolate a job: after a
+whole machine went down, every job it ran comes back with one crash, and they must not then
+run one at a time. Until a fetch brings no such claim, the worker fetches one job at a time,
+so that it does not fetch and release a whole batch per job.
 """
 
 from __future__ import annotations
@@ -24,6 +36,8 @@ class Ahead:
         self.batch = batch  # how many claims may wait, at most
         self.claims: deque[Claim] = deque()
         self.seconds = SHORT  # the moving average of job run times; starts on the border
+        self.solo: str | None = None  # the id of a claim that runs alone, waiting or running
+        self.cautious = False  # the last fetch brought a claim on its last chance: fetch one
 
     def __len__(self) -> int:
         return len(self.claims)
@@ -36,6 +50,20 @@ class Ahead:
         """A job ran for `seconds`."""
         self.seconds += (seconds - self.seconds) * WEIGHT
 
+    def admit(self, claims: list[Claim]) -> list[Claim]:
+        """Take fetched claims in; those returned are to be released unstarted, as the first
+        claim on its last chance now waits to run alone."""
+        suspect = next((claim for claim in claims if last_chance(claim)), None)
+        self.cautious = suspect is not None
+        if suspect is None or self.solo is not None:
+            self.claims.extend(claims)
+            return []
+        released = [claim for claim in (*self.claims, *claims) if claim is not suspect]
+        self.claims.clear()
+        self.claims.append(suspect)
+        self.solo = suspect.id
+        return released
+
     def remove(self, job_id: str) -> Claim | None:
         """Take a waiting claim out (cancelled, or its lease lost)."""
         for claim in self.claims:
@@ -43,3 +71,8 @@ class Ahead:
                 self.claims.remove(claim)
                 return claim
         return None
+
+
+def last_chance(claim: Claim) -> bool:
+    """One more crash would dead-letter it: it runs alone."""
+    return claim.crashes > 0 and claim.crashes >= claim.max_crashes - 1

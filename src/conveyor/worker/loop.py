@@ -170,6 +170,9 @@ class Worker:
                 log.info("worker %s recycles after %d jobs", self.id, self.started)
                 self.recycled = True
                 return
+            if self.ahead.solo is not None:
+                await self._run_alone()
+                continue
             for _ in range(min(free, len(self.ahead))):  # they run while the next fetch waits
                 self._start(self.ahead.claims.popleft())
             wanted = self._wanted()
@@ -189,11 +192,7 @@ class Worker:
                 backoff = min(2.0, backoff * 2)
                 continue
             backoff = 0.05
-            now = time.monotonic()
-            for claim in claims:
-                self.held[claim.id] = claim.attempt
-                self.claimed_at[claim.id] = now
-            self.ahead.claims.extend(claims)
+            await self._hold(claims)
             if not claims and self.options.burst and await self._drained():
                 return
 
@@ -207,11 +206,49 @@ class Worker:
 
     def _wanted(self) -> int:
         """How many jobs to fetch now: for the free slots, and a batch ahead while jobs are
-        short (ahead.py), less what was fetched and waits."""
+        short (ahead.py), less what was fetched and waits; one after a claim on its last chance."""
         wanted = self.options.concurrency + self.ahead.depth() - len(self.running)
         if self.options.max_jobs is not None:
             wanted = min(wanted, self.options.max_jobs - self.started)
+        if self.ahead.cautious:
+            wanted = min(wanted, 1)
         return wanted - len(self.ahead)
+
+    async def _hold(self, claims: list[Claim]) -> None:
+        """Fetched claims wait for a slot; a claim on its last chance waits to run alone, and
+        the rest that has not started goes back (ahead.py) before it starts: a job still held
+        when it kills the process would be counted the crash too."""
+        now = time.monotonic()
+        for claim in claims:
+            self.held[claim.id] = claim.attempt
+            self.claimed_at[claim.id] = now
+        alone = self.ahead.solo
+        released = self.ahead.admit(claims)
+        if self.ahead.solo != alone:
+            log.info(
+                "job %s is one crash from the dead-letter queue: it runs alone (%d released)",
+                self.ahead.solo,
+                len(released),
+            )
+        for claim in released:
+            self.acker.put(Outcome(id=claim.id, attempt=claim.attempt, state=State.QUEUED))
+        if released:
+            await self.acker.flush(timeout=5.0)
+
+    async def _run_alone(self) -> None:
+        """The claim that runs alone (ahead.py): started once nothing else runs, forgotten
+        once it has ended; nothing is fetched meanwhile."""
+        assert self._slot_free is not None
+        solo = self.ahead.solo
+        if solo not in self.running:
+            if not (self.ahead.claims and self.ahead.claims[0].id == solo):
+                self.ahead.solo = None  # it ended, was cancelled or its lease was lost
+                return
+            if not self.running:
+                self._start(self.ahead.claims.popleft())
+                return
+        await self._slot_free.wait()  # what runs beside it finishes first, then it
+        self._slot_free.clear()
 
     async def _fetch(self, store: Store, count: int) -> list[Claim]:
         if self._stopping:

@@ -377,8 +377,10 @@ def _fetched(reply: Sequence[Any]) -> Fetched:
             attempt=int(reply[i + 3]),
             errors=int(reply[i + 4]),
             payload=reply[i + 5],
+            crashes=int(reply[i + 6]),
+            max_crashes=int(reply[i + 7]),
         )
-        for i in range(2, len(reply), 6)
+        for i in range(2, len(reply), 8)
     ]
     return Fetched(float(reply[0]), _float(reply[1]), claims)
 

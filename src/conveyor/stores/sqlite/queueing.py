@@ -58,7 +58,8 @@ _PROMOTE = (
     " WHERE id = ?"
 )
 _READY = (
-    "SELECT id, function, attempt, errors, payload, expires_at FROM jobs"
+    "SELECT id, function, attempt, errors, payload, expires_at, crashes, max_crashes"
+    " FROM jobs"
     " WHERE state = 'queued' AND queue = ? ORDER BY priority, seq LIMIT ?"
 )
 _LEASE = (
@@ -225,14 +226,14 @@ def _take(
     expired: list[tuple[Any, ...]] = []
     added: list[EventRow] = []
     data = data_text({"worker": worker})
-    for job_id, function, attempt, errors, payload, expires_at in rows:
+    for job_id, function, attempt, errors, payload, expires_at, crashes, most in rows:
         if expires_at is not None and expires_at <= now:
             expired.append((now, job_id))
             added.append((EventType.EXPIRED.value, now, job_id, queue, function, attempt, None))
             continue
         leased.append((worker, now, now + lease, job_id))
         added.append((EventType.STARTED.value, now, job_id, queue, function, attempt + 1, data))
-        claims.append(Claim(job_id, function, queue, attempt + 1, errors, payload))
+        claims.append(Claim(job_id, function, queue, attempt + 1, errors, payload, crashes, most))
     conn.executemany(_LEASE, leased)
     if expired:
         conn.executemany(_EXPIRE, expired)

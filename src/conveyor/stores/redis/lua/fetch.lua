@@ -9,8 +9,8 @@
   ARGV[6..] queue names
   Returns  { now, next_due, claims... }: the store's clock; when nothing was leased, the
            run_at of the soonest delayed job (false when none, or when something was leased),
-           both as strings; then 6 values per claim: id, function, queue, attempt, errors,
-           payload
+           both as strings; then 8 values per claim: id, function, queue, attempt, errors,
+           payload, crashes, max_crashes
   Events   job.started (data: worker) per job leased; job.expired per queued job found past
            its deadline (it is not leased); job.failed (data: error DamagedRecord, reason) per
            damaged record found (records.lua bury: to the dead-letter queue, not leased)
@@ -74,6 +74,7 @@ local function take(id, queue, state, attempt, blob, payload)
   m = #out
   out[m + 1], out[m + 2], out[m + 3] = id, fn, queue
   out[m + 4], out[m + 5], out[m + 6] = tried, errors, payload
+  out[m + 7], out[m + 8] = crashes, most
   return true
 end
 
