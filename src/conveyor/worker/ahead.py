@@ -1,5 +1,5 @@
-"""Claims fetched and not started yet: a batch ahead while jobs are short, and a job that has
-crashed a worker before, waiting to run alone.
+"""Claims fetched and not started yet: a batch ahead while jobs are short, and a job one crash
+from the dead-letter queue, waiting to run alone.
 
 A worker that fetches only for free slots leaves Redis idle while it runs what it fetched, and
 then waits a round trip with nothing to run: with short jobs the two take turns instead of
@@ -52,10 +52,11 @@ class Ahead:
 
     def admit(self, claims: list[Claim]) -> list[Claim]:
         """Take fetched claims in; those returned are to be released unstarted, as the first
-        claim on its last chance now waits to run alone."""
+        claim on its last chance now waits to run alone (the worker fetches nothing while one
+        waits or runs)."""
         suspect = next((claim for claim in claims if last_chance(claim)), None)
         self.cautious = suspect is not None
-        if suspect is None or self.solo is not None:
+        if suspect is None:
             self.claims.extend(claims)
             return []
         released = [claim for claim in (*self.claims, *claims) if claim is not suspect]
