@@ -17,6 +17,7 @@ from bench.job import awork
 from conveyor import Conveyor
 from conveyor.job import Outcome, State
 from conveyor.serializers import encode_result
+from conveyor.stores.redis.keys import Keys
 
 app = Conveyor()
 FETCHER = "bench-fetcher"  # the worker id `fetch_finish` leases under
@@ -80,6 +81,11 @@ class ConveyorAdapter(Adapter):
     def queued(self) -> int:
         """Jobs the store holds as queued, over every queue."""
         return app.portal.call(_queued())
+
+    def state_key(self) -> str:
+        """The hash every job's state is a field of (the largest of the shared hashes, with
+        the record's and the payload's, which hold the same jobs)."""
+        return Keys(app.settings.prefix).state
 
     def fetch_finish(self, count: int, batch: int = 32) -> tuple[int, float]:
         """Lease `count` queued jobs and report them succeeded, `batch` at a time, with the

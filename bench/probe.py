@@ -34,6 +34,22 @@ def used_memory(client: redis.Redis) -> int:
     return int(info["used_memory"]) - int(info.get("mem_clients_normal", 0))
 
 
+def hash_table(client: redis.Redis, key: str) -> tuple[int, int] | None:
+    """A hash's table size in buckets and, while Redis is growing it, the size it grows to
+    (0 when it is not); None when DEBUG is not allowed or the hash is small (a listpack).
+    A hash that outgrows its table (more fields than buckets) gets one twice as large, and
+    Redis moves the entries over one bucket per access to that hash: until the move ends,
+    every read looks in both tables and every access moves a bucket."""
+    try:
+        text = _text(client.execute_command("DEBUG", "HTSTATS-KEY", key))
+    except redis.ResponseError:
+        return None
+    sizes = [int(line.split(":")[1]) for line in text.splitlines() if "table size" in line]
+    if not sizes:
+        return None
+    return sizes[0], sizes[1] if len(sizes) > 1 else 0
+
+
 def start_command_log(client: redis.Redis) -> None:
     """Log every command (threshold 0) so each can be attributed; counts, not timings."""
     client.config_set("slowlog-log-slower-than", 0)

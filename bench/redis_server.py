@@ -39,6 +39,7 @@ class PrivateRedis:
             command = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
             command += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
             command += ["--logfile", str(self.workdir / "redis.log")]
+            command += ["--enable-debug-command", "local"]  # probe.hash_table: DEBUG HTSTATS-KEY
             self.proc = subprocess.Popen(command)
             if self._wait_ready():
                 return self

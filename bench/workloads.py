@@ -139,8 +139,8 @@ def backlog(spec: Spec, adapter: Adapter, harness: redis.Redis) -> Result:
     finally:
         producer.close()
     out: Result = {"jobs": deep["depth"], **fill}  # a fill that timed out says so
-    for key in shallow:
-        out[f"{key}_small"], out[f"{key}_large"] = shallow[key], deep[key]
+    for key in shallow.keys() | deep.keys():
+        out[f"{key}_small"], out[f"{key}_large"] = shallow.get(key), deep.get(key)
     out["enqueue_ratio"] = deep["enqueue_rate"] / shallow["enqueue_rate"]
     out["fetch_ratio"] = deep["fetch_rate"] / shallow["fetch_rate"]
     if min(shallow["rounds"], deep["rounds"]) < spec.rounds:
@@ -279,13 +279,18 @@ def _at_depth(
     this process (producer, fetcher) and in Redis over all the rounds (the harness's one INFO
     per half included: microseconds per 1,000 jobs)."""
     depth = adapter.queued()
+    key = adapter.state_key()
+    fields, table = harness.hlen(key), probe.hash_table(harness, key)  # a growing table
     rounds: list[tuple[float, ...]] = []
     deadline = time.monotonic() + spec.timeout
     while len(rounds) < spec.rounds and time.monotonic() < deadline:
         rounds.append(_round(producer, adapter, harness, spec.base))
     columns = list(zip(*rounds, strict=True))
     jobs = spec.base * len(rounds)
-    out: Result = {"depth": depth, "rounds": len(rounds)}
+    out: Result = {"depth": depth, "rounds": len(rounds), "fields": fields}
+    end = probe.hash_table(harness, key)
+    if table is not None and end is not None:  # buckets; growing: the size it grows to
+        out["buckets"], out["growing"], out["growing_at_end"] = table[0], table[1], end[1]
     for i, half in enumerate(("enqueue", "fetch")):
         out[f"{half}_rate"] = spec.base / statistics.median(columns[i])
         out[f"{half}_client_us"] = sum(columns[2 + i]) / jobs * 1e6
