@@ -82,10 +82,10 @@ class ConveyorAdapter(Adapter):
         """Jobs the store holds as queued, over every queue."""
         return app.portal.call(_queued())
 
-    def state_key(self) -> str:
-        """The hash every job's state is a field of (the largest of the shared hashes, with
-        the record's and the payload's, which hold the same jobs)."""
-        return Keys(app.settings.prefix).state
+    def job_hashes(self) -> dict[str, str]:
+        """The hashes that hold every job, finished ones included, one field per job."""
+        keys = Keys(app.settings.prefix)
+        return {"state": keys.state, "record": keys.rec, "payload": keys.payload}
 
     def fetch_finish(self, count: int, batch: int = 32) -> tuple[int, float]:
         """Lease `count` queued jobs and report them succeeded, `batch` at a time, with the

@@ -5,11 +5,12 @@ On one private redis-server the queue is filled depth by depth; at each depth, N
 `enqueue_many` of 1,000 then fetch + finish of 1,000 (the worker's store calls, 32 per call, no
 job run), as `make bench`'s backlog workload does at two depths. Each row also says how large
 `{conveyor}:state` is (its fields: every job not yet cleaned up, finished ones included) and
-whether Redis was growing its table during the rounds (DEBUG HTSTATS-KEY): a hash that
-outgrows its table gets one twice as large and moves its entries over one bucket per access,
-and until the move ends every read looks in both tables. The record and payload hashes hold
-the same jobs and grow at the same moments. Rates are medians of the rounds; ratios are to the
-first depth's.
+which of the three hashes that hold every job (state, record, payload) Redis was growing at
+the rounds' start or end (DEBUG HTSTATS-KEY): a hash that outgrows its table gets one twice as
+large and moves its entries over one bucket per access, and until the move ends every read
+looks in both tables. The three hold the same jobs, so they outgrow their tables together; the
+state hash, touched most often, finishes its move first. Rates are medians of the rounds;
+ratios are to the first depth's.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def sweep(server: PrivateRedis, depths: list[int], rounds: int) -> list[list[str
 
     adapter = ConveyorAdapter(server.url)
     harness = server.client()
-    key = adapter.state_key()
+    hashes = adapter.job_hashes()
     adapter.enqueue_bulk(BULK)  # connect, load the functions
     for _ in range(10):  # warm up, outside the measurement
         _round(adapter)
@@ -47,18 +48,19 @@ def sweep(server: PrivateRedis, depths: list[int], rounds: int) -> list[list[str
     for depth in depths:
         while (queued := adapter.queued()) < depth:
             adapter.enqueue_bulk(min(BULK, depth - queued))
-        before = probe.hash_table(harness, key)
+        table = probe.hash_table(harness, hashes["state"])
+        before = probe.growing(harness, hashes) or []
         enqueues, fetches = zip(*(_round(adapter) for _ in range(rounds)), strict=True)
-        after = probe.hash_table(harness, key)
+        after = probe.growing(harness, hashes) or []
         rates = BULK / statistics.median(enqueues), BULK / statistics.median(fetches)
         first = first or rates
-        growing = max(before[1] if before else 0, after[1] if after else 0)
+        growing = [name for name in hashes if name in before or name in after]
         rows.append(
             [
                 f"{adapter.queued():,}",
-                f"{harness.hlen(key):,}",
-                f"{before[0]:,}" if before else "?",
-                f"{growing:,}" if growing else "no",
+                f"{harness.hlen(hashes['state']):,}",
+                f"{table[0]:,}" if table else "?",
+                ", ".join(growing) or "none",
                 f"{rates[0]:,.0f}",
                 f"{rates[0] / first[0]:.2f}x",
                 f"{rates[1]:,.0f}",
@@ -84,8 +86,8 @@ def _round(adapter: ConveyorAdapter) -> tuple[float, float]:
 HEADER = [
     "queued",
     "state fields",
-    "table (buckets)",
-    "growing to",
+    "state table (buckets)",
+    "growing",
     "enqueue (jobs/s)",
     "ratio",
     "fetch + finish (jobs/s)",

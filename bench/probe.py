@@ -50,6 +50,15 @@ def hash_table(client: redis.Redis, key: str) -> tuple[int, int] | None:
     return sizes[0], sizes[1] if len(sizes) > 1 else 0
 
 
+def growing(client: redis.Redis, keys: dict[str, str]) -> list[str] | None:
+    """The names (of `keys`, name -> key) of the hashes Redis is growing now; None when DEBUG
+    is not allowed."""
+    tables = {name: hash_table(client, key) for name, key in keys.items()}
+    if all(table is None for table in tables.values()):
+        return None
+    return [name for name, table in tables.items() if table is not None and table[1]]
+
+
 def start_command_log(client: redis.Redis) -> None:
     """Log every command (threshold 0) so each can be attributed; counts, not timings."""
     client.config_set("slowlog-log-slower-than", 0)

@@ -484,27 +484,26 @@ def backlog_section(r: Results) -> list[str]:
 
 
 def _growing(cell: Callable[[str], Cell], large: float) -> list[str]:
-    """Whether the shared hashes were growing their tables during the deep rounds (probe.py
-    hash_table): the rates then pay for the move, not for the depth alone."""
+    """Whether the hashes that hold every job were growing their tables during the deep rounds
+    (probe.growing): the rates then pay for the move, not for the depth alone."""
     fields, buckets = cell("fields_large").value, cell("buckets_large").value
     growing, at_end = cell("growing_large").value, cell("growing_at_end_large").value
     if fields is None or buckets is None or growing is None or at_end is None:
         return []
+    state = f"`{{conveyor}}:state` held {fields:,.0f} fields in a table of {buckets:,.0f} buckets"
     if not (growing or at_end):
         return [
-            f"During the rounds at {large:,.0f} queued, `{{conveyor}}:state` held {fields:,.0f} "
-            f"fields in a table of {buckets:,.0f} buckets, not growing (`DEBUG HTSTATS-KEY`).",
+            f"During the rounds at {large:,.0f} queued, none of the three hashes that hold every "
+            f"job (state, record, payload) was growing its table; {state}.",
             "",
         ]
-    when = "start and end" if growing and at_end else "start" if growing else "end"
     return [
-        f"During the rounds at {large:,.0f} queued, Redis was growing `{{conveyor}}:state` "
-        f"({fields:,.0f} fields) from a table of {buckets:,.0f} buckets to "
-        f"{max(growing, at_end):,.0f} (`DEBUG HTSTATS-KEY` at the rounds' {when}), and with it "
-        "the record and payload hashes, which hold the same jobs. A hash that outgrows its "
-        "table gets one twice as large and moves its entries over one bucket per access; until "
-        "the move ends, every read looks in both tables. `python -m bench.depth` measures the "
-        "rates at several depths, in and out of such a move.",
+        f"During the rounds at {large:,.0f} queued, Redis was growing the tables of "
+        f"{growing:.0f} of the three hashes that hold every job (state, record, payload) at "
+        f"their start and {at_end:.0f} at their end (`DEBUG HTSTATS-KEY`); {state}. A hash "
+        "that outgrows its table gets one twice as large and moves its entries over one bucket "
+        "per access; until the move ends, every read looks in both tables. "
+        "`python -m bench.depth` measures the rates at several depths, in and out of such moves.",
         "",
     ]
 

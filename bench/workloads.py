@@ -279,8 +279,9 @@ def _at_depth(
     this process (producer, fetcher) and in Redis over all the rounds (the harness's one INFO
     per half included: microseconds per 1,000 jobs)."""
     depth = adapter.queued()
-    key = adapter.state_key()
-    fields, table = harness.hlen(key), probe.hash_table(harness, key)  # a growing table
+    hashes = adapter.job_hashes()
+    fields, table = harness.hlen(hashes["state"]), probe.hash_table(harness, hashes["state"])
+    growing = probe.growing(harness, hashes)  # a hash growing its table slows every access
     rounds: list[tuple[float, ...]] = []
     deadline = time.monotonic() + spec.timeout
     while len(rounds) < spec.rounds and time.monotonic() < deadline:
@@ -288,9 +289,9 @@ def _at_depth(
     columns = list(zip(*rounds, strict=True))
     jobs = spec.base * len(rounds)
     out: Result = {"depth": depth, "rounds": len(rounds), "fields": fields}
-    end = probe.hash_table(harness, key)
-    if table is not None and end is not None:  # buckets; growing: the size it grows to
-        out["buckets"], out["growing"], out["growing_at_end"] = table[0], table[1], end[1]
+    at_end = probe.growing(harness, hashes)
+    if table is not None and growing is not None and at_end is not None:
+        out["buckets"], out["growing"], out["growing_at_end"] = table[0], len(growing), len(at_end)
     for i, half in enumerate(("enqueue", "fetch")):
         out[f"{half}_rate"] = spec.base / statistics.median(columns[i])
         out[f"{half}_client_us"] = sum(columns[2 + i]) / jobs * 1e6
