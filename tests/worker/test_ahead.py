@@ -92,6 +92,26 @@ def test_a_stopping_worker_releases_what_it_fetched_ahead(jobs: Jobs) -> None:
     assert "victim" not in jobs.ran
 
 
+def test_a_claim_fetched_ahead_starts_when_a_slot_frees_though_the_queue_is_dry(
+    jobs: Jobs,
+) -> None:
+    """Held claims must not wait out a blocking fetch (`wait`: 60 s here) on an empty queue."""
+    worker = jobs.app.start_worker(concurrency=2, lease=30, grace=1, wait=60.0)
+    try:
+        for handle in jobs.quick.enqueue_many([(f"warm-{n}",) for n in range(40)]):
+            handle.result(timeout=WAIT)  # short jobs: the worker fetches ahead
+        gates = [jobs.gate.enqueue(), jobs.gate.enqueue()]
+        for gate in gates:  # both slots taken
+            wait_for(lambda gate=gate: jobs.state(gate.id) is State.ACTIVE, timeout=WAIT)
+        victim = jobs.quick.enqueue("victim")
+        wait_for(lambda: jobs.state(victim.id) is State.ACTIVE, timeout=WAIT)  # held ahead
+        jobs.opened.set()
+        victim.result(timeout=WAIT)
+    finally:
+        worker.stop(WAIT)
+    assert worker.error is None
+
+
 def test_fetching_ahead_follows_how_long_jobs_run() -> None:
     ahead = Ahead(32)
     assert ahead.depth() == 0  # nothing known yet: fetch for free slots only

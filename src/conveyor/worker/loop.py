@@ -199,7 +199,10 @@ class Worker:
                 continue
             backoff = 0.05
             await self._hold(claims)
-            if not claims and self.options.burst and await self._drained():
+            if not claims and self.ahead:  # the queue is dry: what waits starts as slots free
+                await self._slot_free.wait()
+                self._slot_free.clear()
+            elif not claims and self.options.burst and await self._drained():
                 return
 
     def _free_slots(self) -> int | None:
@@ -259,7 +262,8 @@ class Worker:
     async def _fetch(self, store: Store, count: int) -> list[Claim]:
         if self._stopping:
             return []
-        wait = 0.0 if self.options.burst else self.options.wait
+        # claims waiting for a slot must not wait out a blocking fetch: they start as jobs end
+        wait = 0.0 if self.options.burst or self.ahead else self.options.wait
         fetch = store.fetch(self.id, self.options.queues, count, self.options.lease, wait)
         if wait == 0:
             return await fetch
