@@ -170,6 +170,7 @@ class Worker:
         assert self._slot_free is not None
         backoff = 0.05
         strays_suspected = False
+        dry = False  # the last fetch found nothing: fetch again once what waits has started
         while not self._stopping:
             free = self._free_slots()
             if free is None:
@@ -182,7 +183,7 @@ class Worker:
             for _ in range(min(free, len(self.ahead))):  # they run while the next fetch waits
                 self._start(self.ahead.claims.popleft())
             wanted = self._wanted()
-            if wanted <= 0:
+            if wanted <= 0 or (dry and self.ahead):
                 await self._slot_free.wait()
                 self._slot_free.clear()
                 continue
@@ -199,10 +200,8 @@ class Worker:
                 continue
             backoff = 0.05
             await self._hold(claims)
-            if not claims and self.ahead:  # the queue is dry: what waits starts as slots free
-                await self._slot_free.wait()
-                self._slot_free.clear()
-            elif not claims and self.options.burst and await self._drained():
+            dry = not claims
+            if dry and self.options.burst and await self._drained():
                 return
 
     def _free_slots(self) -> int | None:
