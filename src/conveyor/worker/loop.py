@@ -119,12 +119,14 @@ class Worker:
         """Stop fetching; running jobs get `grace` seconds, then are released. Thread-safe."""
         self._stopping = True
         if self.loop is not None and self._stop_event is not None:
-            self.call_threadsafe(self._stop_event.set)
-            self.call_threadsafe(self._interrupt_fetch)
-            if self._slot_free is not None:  # a fetch loop waiting for a free slot wakes too
-                self.call_threadsafe(self._slot_free.set)
+            self.call_threadsafe(self._wake_to_stop)
 
-    def _interrupt_fetch(self) -> None:
+    def _wake_to_stop(self) -> None:
+        """On the loop: wake whatever the fetch loop waits on (a blocking fetch, a free slot)."""
+        assert self._stop_event is not None
+        self._stop_event.set()
+        if self._slot_free is not None:
+            self._slot_free.set()
         if self._fetching is not None:
             self._fetching.cancel()
 
