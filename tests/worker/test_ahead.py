@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -187,3 +188,60 @@ def test_a_job_one_crash_from_the_dead_letters_runs_alone(store_url: str) -> Non
     assert job.state is State.SUCCEEDED and job.crashes == 2
     assert beside.most["suspect"] == 1  # alone from its start to its end
     assert max(beside.most[f"after-{n}"] for n in range(8)) > 1  # then slots fill again
+
+
+class Fetches:
+    """The store's `fetch`, counted: each call's `wait` and how many claims it returned."""
+
+    def __init__(self, store: Any) -> None:
+        self.calls: list[tuple[float, int | None]] = []  # (wait, claims; None: not returned)
+        self.fetch = store.fetch
+        store.fetch = self
+
+    async def __call__(
+        self, worker: str, queues: list[str], count: int, lease: float, wait: float = 0.0
+    ) -> list[Claim]:
+        self.calls.append((wait, None))
+        n = len(self.calls) - 1
+        claims: list[Claim] = await self.fetch(worker, queues, count, lease, wait)
+        self.calls[n] = (wait, len(claims))
+        return claims
+
+
+def test_once_the_queue_is_dry_held_claims_start_without_fetching_again(store_url: str) -> None:
+    """With claims fetched ahead waiting and the queue found dry, a freed slot starts one of
+    them and fetches nothing: the next fetch is the blocking one, once none waits."""
+    app = Conveyor(store_url)
+    doors = {name: threading.Event() for name in ("a", "b", "c")}
+
+    @app.job
+    async def quick() -> None:
+        pass
+
+    @app.job
+    def gate(name: str) -> None:  # a thread: the worker's loop stays free
+        doors[name].wait(WAIT)
+
+    worker = app.start_worker(concurrency=3, lease=30, grace=1, wait=60.0)
+    try:
+        for handle in quick.enqueue_many([() for _ in range(40)]):
+            handle.result(timeout=WAIT)  # short jobs: the worker fetches 3 ahead
+        fetches = Fetches(worker.worker.store)  # the worker loop's own store
+        gates = gate.enqueue_many([(name,) for name in doors])
+        for handle in gates:  # the three slots taken
+            wait_for(lambda h=handle: app.handle(h.id).job().state is State.ACTIVE, WAIT)
+        first, second = quick.enqueue_many([(), ()])  # fetched ahead, then the queue is dry
+        wait_for(lambda: any(n == 0 for _, n in fetches.calls[-1:]), WAIT)
+        dry = len(fetches.calls)
+        assert app.handle(second.id).job().state is State.ACTIVE  # held, waiting for a slot
+        doors["a"].set()  # one slot frees: `first` starts, and when it ends `second` does
+        first.result(timeout=WAIT)
+        second.result(timeout=WAIT)
+        after = list(fetches.calls[dry:])
+    finally:
+        for door in doors.values():
+            door.set()
+        worker.stop(WAIT)
+        app.close()
+    assert worker.error is None
+    assert after and all(wait > 0 for wait, _ in after), after  # only the blocking fetch
