@@ -1,6 +1,6 @@
 --[[ pause: stop fetch from serving a queue (enqueue still works). queue_stats lists paused
   queues too; one paused and resumed without ever being enqueued to is forgotten again (as in
-  memory.py and SQLite).
+  the memory store and SQLite).
 
   KEYS     the base keys (lib.lua)
   ARGV[1]  events cap

@@ -304,7 +304,7 @@ local function held_by(worker)
   return held
 end
 
--- Jobs by id in enqueue order (as memory.py and SQLite take them back); ids whose record is
+-- Jobs by id in enqueue order (as the memory store and SQLite take them back); ids whose record is
 -- gone or not active are dropped from the active index, damaged ones dead-lettered.
 local function active_in_order(ids, now)
   local jobs = {}

@@ -10,8 +10,8 @@
 
   Looked at per lane: the first job added at the back (the back is FIFO, so it is the oldest
   unless a late promotion carried an earlier run_at) and the first FRONT_SCAN jobs put back at
-  the front (they keep the time they first became ready, in any order). memory.py looks at the
-  head of each lane only; this finds the same time or an older, truer one.
+  the front (they keep the time they first became ready, in any order). The memory store looks
+  at the head of each lane only; this finds the same time or an older, truer one.
 ]]
 
 local FRONT_SCAN = 100
