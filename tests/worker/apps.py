@@ -111,3 +111,13 @@ async def guarded_nap(ctx: Context, seconds: float) -> float:
         raise
     note(ctx, "end")
     return seconds
+
+
+@app.job
+async def which_loop(ctx: Context, seconds: float) -> str:
+    """Notes the class of the event loop it runs on, then naps (a SIGTERM finds it running)."""
+    loop = type(asyncio.get_running_loop())
+    note(ctx, f"loop:{loop.__module__}.{loop.__qualname__}")
+    await asyncio.sleep(seconds)  # allowed-sleep
+    note(ctx, "end")
+    return loop.__module__

@@ -37,6 +37,10 @@ def worker(
     max_jobs: Annotated[int | None, typer.Option(min=1, help="recycle after N jobs")] = None,
     max_memory: Annotated[int | None, typer.Option(min=1, help="recycle past N MB")] = None,
     burst: Annotated[bool, typer.Option(help="stop when nothing is left to run")] = False,
+    loop: Annotated[
+        str | None,
+        typer.Option(help="event loop: asyncio, uvloop, or auto (uvloop when installed)"),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(min=1, max=65535, help="serve this process's /metrics (child i: port + i)"),
@@ -64,6 +68,7 @@ def worker(
         "max_jobs": max_jobs,
         "max_memory": max_memory,
         "burst": burst,
+        "loop": loop,
         "id": worker_id,
         "supervisor": supervisor,
     }

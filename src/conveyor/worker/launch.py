@@ -19,6 +19,7 @@ import msgspec
 from conveyor.discovery import load_app
 from conveyor.errors import ConfigurationError
 from conveyor.logs import setup_logging
+from conveyor.worker import eventloop
 
 EXIT_USAGE = 2
 
@@ -61,7 +62,12 @@ def main(raw: str) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    options = app.worker_options(**launch.options)
+    try:
+        options = app.worker_options(**launch.options)
+        eventloop.loop_factory(options.loop)  # checked once here, not by each restarted child
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if launch.supervises:
         from conveyor.worker.supervisor import Supervisor
 

@@ -1,9 +1,9 @@
 """One worker process: an event loop for its whole life, signals, and its exit code.
 
 Exit codes: 0 stopped (a signal, or `--burst` ran out of work); 1 could not start (the store
-stayed unreachable for `startup_retry` seconds); 3 recycled (`--max-jobs` or `--max-memory`: a
-supervisor starts a fresh process); 128 + N after a second signal N (exit at once: leases bring
-the unfinished jobs back).
+stayed unreachable for `startup_retry` seconds); 2 could not start (`--loop uvloop` without
+uvloop); 3 recycled (`--max-jobs` or `--max-memory`: a supervisor starts a fresh process);
+128 + N after a second signal N (exit at once: leases bring the unfinished jobs back).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import os
 import signal
 
 from conveyor.app import Conveyor
-from conveyor.errors import StoreUnavailable
+from conveyor.errors import ConfigurationError, StoreUnavailable
+from conveyor.worker import eventloop
 from conveyor.worker.loop import Worker
 from conveyor.worker.options import WorkerOptions
 
@@ -22,12 +23,17 @@ log = logging.getLogger("conveyor.worker")
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
+EXIT_USAGE = 2  # the options cannot run here (an event loop that is not installed)
 EXIT_RECYCLE = 3
 
 
 def serve(app: Conveyor, options: WorkerOptions) -> int:
     """Run one worker in this process until it stops; return the process exit code."""
-    return asyncio.run(_serve(Worker(app, options)))
+    try:
+        return eventloop.run(_serve(Worker(app, options)), options.loop)
+    except ConfigurationError as exc:
+        log.error("worker cannot start: %s", exc)
+        return EXIT_USAGE
 
 
 async def _serve(worker: Worker) -> int:

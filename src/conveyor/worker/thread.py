@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
+from conveyor.worker import eventloop
 from conveyor.worker.loop import Worker
 
 
@@ -18,7 +18,7 @@ class WorkerThread(threading.Thread):
 
     def run(self) -> None:
         try:
-            asyncio.run(self._main())
+            eventloop.run(self._main(), self.worker.options.loop)
         except BaseException as exc:  # kept for whoever joins the thread
             self.error = exc
 

@@ -1,0 +1,67 @@
+"""`conveyor worker --loop`: a worker process on uvloop or on the standard loop runs jobs and
+stops gracefully on SIGTERM (signal handlers on either loop); a loop it cannot run is refused
+at start, with exit code 2, before any child is started."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import uvloop
+
+from conveyor import State
+from conveyor.errors import ConfigurationError
+from conveyor.worker.eventloop import loop_factory
+from support.waiting import await_for
+from worker.harness import Workers, connected
+from worker.test_processes import all_in, enqueue
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--loop", "uvloop"), "uvloop.Loop"),
+        (("--loop", "auto"), "uvloop.Loop"),  # uvloop is installed here
+        ((), "asyncio.unix_events._UnixSelectorEventLoop"),  # the default
+    ],
+)
+async def test_a_worker_process_runs_jobs_on_the_loop_it_is_told(
+    workers: Workers, args: tuple[str, ...], expected: str
+) -> None:
+    store = await connected(workers.url)
+    process = workers.start("--grace", "20", *args, processes=2)  # a supervisor's children too
+    ids = await enqueue(workers.url, "which_loop", [(0.5,)] * 2)
+    await await_for(lambda: _running(workers, 2), timeout=30)
+    process.send_signal(signal.SIGTERM)  # they are running: they finish first
+    assert await asyncio.to_thread(process.wait, 30) == 0
+    assert await all_in(store, ids, State.SUCCEEDED)
+    await store.close()
+    assert set(_loops(workers)) == {expected}
+
+
+async def _running(workers: Workers, count: int) -> bool:
+    return len(_loops(workers)) >= count
+
+
+def _loops(workers: Workers) -> list[str]:
+    return [parts[1].removeprefix("loop:") for parts in workers.lines() if parts[1][:5] == "loop:"]
+
+
+def test_an_unknown_loop_is_refused_at_start(sqlite_url: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "conveyor", "worker", "conveyor.demo:app", "--loop", "trio"]
+    env = Workers(sqlite_url, tmp_path / "runs.log").env()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "unknown event loop 'trio': choose asyncio, uvloop, auto" in done.stderr
+
+
+def test_loop_names() -> None:
+    assert loop_factory("asyncio") is None
+    assert loop_factory("uvloop") is uvloop.new_event_loop
+    assert loop_factory("auto") is uvloop.new_event_loop
+    with pytest.raises(ConfigurationError, match="unknown event loop 'Uvloop'"):
+        loop_factory("Uvloop")
