@@ -57,7 +57,9 @@ def case_env(system: System, spec: Spec, workdir: Path) -> dict[str, str]:
         BENCH_STORE=system.store,
         BENCH_CONCURRENCY=str(spec.concurrency),
         CONVEYOR_URL=spec.redis_url,
-        PYTHONPATH=str(ROOT),
+        # this checkout's Conveyor, ahead of the venv's editable install (which points at
+        # whichever checkout made the venv): a worktree of another commit measures that commit
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]),
         PYTHONDONTWRITEBYTECODE="1",
     )
     if system.store == "sqlite":
