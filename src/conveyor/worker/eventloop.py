@@ -1,7 +1,7 @@
 """The event loop a worker process runs on: the standard library's, or uvloop (`--loop`).
 
-uvloop runs the same worker 5-10% faster (make bench's INCR drain) for about 2 MB more memory
-(docs/benchmarks.md). The default stays the standard loop: uvloop also runs the jobs' own code,
+uvloop ran the bench's one-process INCR drain 7% faster, for 2 MB more memory per process
+(docs/guide/workers.md). The default stays the standard loop: uvloop also runs the jobs' own code,
 and its subprocess, signal and TLS implementations are not the standard library's; `auto`
 takes uvloop when it is installed, as uvicorn's `--loop auto` does.
 """
