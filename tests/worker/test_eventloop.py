@@ -5,6 +5,7 @@ at start, with exit code 2, before any child is started."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -57,6 +58,33 @@ def test_an_unknown_loop_is_refused_at_start(sqlite_url: str, tmp_path: Path) ->
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "unknown event loop 'trio': choose asyncio, uvloop, auto" in done.stderr
+
+
+def test_uvloop_asked_for_but_not_installed_is_refused_at_start(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A machine without uvloop, made by a `uvloop` package ahead on the path whose import
+    fails as a missing one does: `--loop uvloop` exits 2 saying so, before any child starts;
+    `--loop auto` serves on the standard loop."""
+    missing = tmp_path / "no-uvloop" / "uvloop"
+    missing.mkdir(parents=True)
+    (missing / "__init__.py").write_text("raise ImportError('No module named uvloop')\n")
+    workers = Workers(sqlite_url, tmp_path / "runs.log")
+    env = workers.env()
+    env["PYTHONPATH"] = f"{missing.parent}{os.pathsep}{env['PYTHONPATH']}"
+    base = [sys.executable, "-m", "conveyor", "worker", "worker.apps:app", "--processes", "2"]
+    done = subprocess.run(
+        [*base, "--loop", "uvloop"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "event loop 'uvloop' asked for, but uvloop is not installed" in done.stderr
+    [job_id] = asyncio.run(enqueue(sqlite_url, "which_loop", [(0.0,)]))
+    done = subprocess.run(
+        [*base, "--loop", "auto", "--burst"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    ran = [(parts[0], parts[1]) for parts in workers.lines() if parts[1].startswith("loop:")]
+    assert ran == [(job_id, "loop:asyncio.unix_events._UnixSelectorEventLoop")]
 
 
 def test_loop_names() -> None:
