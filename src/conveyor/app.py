@@ -415,9 +415,11 @@ class Conveyor:
 
     def start_worker(self, **options: Any) -> WorkerThread:
         """Run a worker in a background thread of this process; returns it (`.stop()`)."""
-        from conveyor.worker import WorkerThread
+        from conveyor.worker import WorkerThread, eventloop
 
-        thread = WorkerThread(self.worker(**options))
+        worker = self.worker(**options)
+        eventloop.loop_factory(worker.options.loop)  # `uvloop` not installed: raise here
+        thread = WorkerThread(worker)
         thread.start()
         return thread
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -199,7 +199,7 @@ class Fetches:
         store.fetch = self
 
     async def __call__(
-        self, worker: str, queues: list[str], count: int, lease: float, wait: float = 0.0
+        self, worker: str, queues: Sequence[str], count: int, lease: float, wait: float = 0.0
     ) -> list[Claim]:
         self.calls.append((wait, None))
         n = len(self.calls) - 1

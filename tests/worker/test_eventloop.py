@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from conveyor import State
+from conveyor import Conveyor, State
 from conveyor.errors import ConfigurationError
 from conveyor.worker.eventloop import loop_factory
 from support.waiting import await_for
@@ -30,16 +30,21 @@ from worker.test_processes import all_in, enqueue
         ((), "asyncio.unix_events._UnixSelectorEventLoop"),  # the default
     ],
 )
+@pytest.mark.parametrize("processes", [1, 2])
 async def test_a_worker_process_runs_jobs_on_the_loop_it_is_told(
-    workers: Workers, args: tuple[str, ...], expected: str
+    workers: Workers, args: tuple[str, ...], expected: str, processes: int, tmp_path: Path
 ) -> None:
+    """With -p 1 the signal goes to the worker itself, which has it (handled, or killed by
+    it) before its jobs can see their release; with -p 2 a supervisor passes it on."""
     store = await connected(workers.url)
-    process = workers.start("--grace", "20", *args, processes=2)  # a supervisor's children too
-    ids = await enqueue(workers.url, "which_loop", [(0.5,)] * 2)
+    process = workers.start("--grace", "20", *args, processes=processes)
+    release = tmp_path / "release"
+    ids = await enqueue(workers.url, "which_loop", [(str(release),)] * 2)
     await await_for(lambda: _running(workers, 2), timeout=30)
-    process.send_signal(signal.SIGTERM)  # they are running: they finish first
+    process.send_signal(signal.SIGTERM)  # a graceful stop: the running jobs may finish
+    release.touch()
     assert await asyncio.to_thread(process.wait, 30) == 0
-    assert await all_in(store, ids, State.SUCCEEDED)
+    assert await all_in(store, ids, State.SUCCEEDED)  # finished, not released or lost
     await store.close()
     assert set(_loops(workers)) == {expected}
 
@@ -78,7 +83,7 @@ def test_uvloop_asked_for_but_not_installed_is_refused_at_start(
     )
     assert done.returncode == 2
     assert "event loop 'uvloop' asked for, but uvloop is not installed" in done.stderr
-    [job_id] = asyncio.run(enqueue(sqlite_url, "which_loop", [(0.0,)]))
+    [job_id] = asyncio.run(enqueue(sqlite_url, "which_loop", [()]))
     done = subprocess.run(
         [*base, "--loop", "auto", "--burst"], env=env, capture_output=True, text=True, timeout=60
     )
@@ -93,3 +98,17 @@ def test_loop_names() -> None:
     assert loop_factory("auto") is uvloop.new_event_loop
     with pytest.raises(ConfigurationError, match="unknown event loop 'Uvloop'"):
         loop_factory("Uvloop")
+
+
+def test_start_worker_refuses_uvloop_when_it_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised by the call, not left in a thread that died."""
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
+    app = Conveyor("memory://")
+    with pytest.raises(ConfigurationError, match="uvloop is not installed"):
+        app.start_worker(loop="uvloop")
+    thread = app.start_worker(loop="auto", burst=True)  # the standard loop, then
+    thread.join(10)
+    assert not thread.is_alive() and thread.error is None
+    app.close()

@@ -39,7 +39,9 @@ def worker(
     burst: Annotated[bool, typer.Option(help="stop when nothing is left to run")] = False,
     loop: Annotated[
         str | None,
-        typer.Option(help="event loop: asyncio, uvloop, or auto (uvloop when installed)"),
+        typer.Option(
+            help="event loop: asyncio, uvloop, or auto (uvloop when installed) [default: asyncio]"
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,

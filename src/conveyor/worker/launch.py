@@ -64,7 +64,8 @@ def main(raw: str) -> int:
         return EXIT_USAGE
     try:
         options = app.worker_options(**launch.options)
-        eventloop.loop_factory(options.loop)  # checked once here, not by each restarted child
+        if options.loop == "uvloop":  # before a supervisor starts children that cannot run
+            eventloop.loop_factory(options.loop)
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conveyor.errors import ConfigurationError
 from conveyor.settings import Settings
-from conveyor.worker.eventloop import LOOPS
+from conveyor.worker.eventloop import LoopName, check_name
 
 
 @dataclass(frozen=True)
@@ -25,13 +24,12 @@ class WorkerOptions:
     max_jobs: int | None = None  # stop after starting this many (a supervisor starts a new one)
     max_memory: int | None = None  # MB of peak RSS after which the worker stops (recycling)
     startup_retry: float = 60.0  # keep trying to reach the store this long at start
-    loop: str = "asyncio"  # a worker process's event loop: asyncio, uvloop or auto (eventloop.py)
+    loop: LoopName = "asyncio"  # where Conveyor makes the loop (a process, a start_worker thread)
     supervisor: str = ""  # id of the supervisor that started this process, if any
     id: str = field(default="")
 
     def __post_init__(self) -> None:
-        if self.loop not in LOOPS:
-            raise ConfigurationError(f"unknown event loop {self.loop!r}: choose {', '.join(LOOPS)}")
+        check_name(self.loop)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerOptions:

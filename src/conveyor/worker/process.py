@@ -30,10 +30,11 @@ EXIT_RECYCLE = 3
 def serve(app: Conveyor, options: WorkerOptions) -> int:
     """Run one worker in this process until it stops; return the process exit code."""
     try:
-        return eventloop.run(_serve(Worker(app, options)), options.loop)
+        eventloop.loop_factory(options.loop)
     except ConfigurationError as exc:
         log.error("worker cannot start: %s", exc)
         return EXIT_USAGE
+    return eventloop.run(_serve(Worker(app, options)), options.loop)
 
 
 async def _serve(worker: Worker) -> int:

@@ -10,8 +10,6 @@ from conveyor.stores.memory.state import MemoryState
 
 
 class Admin(MemoryState):
-    # -- admin --------------------------------------------------------------------------------
-
     async def cancel(self, job_id: str) -> State | None:
         with self._lock:
             job = self._jobs.get(job_id)

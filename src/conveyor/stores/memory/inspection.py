@@ -13,8 +13,6 @@ from conveyor.stores.paging import make_cursor, parse_cursor, states_listed
 
 
 class Inspection(MemoryState):
-    # -- inspection ---------------------------------------------------------------------------
-
     async def get(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)

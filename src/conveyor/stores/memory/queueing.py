@@ -14,8 +14,6 @@ from conveyor.stores.memory.state import MemoryState, sleep_on
 
 
 class Queueing(MemoryState):
-    # -- queueing -----------------------------------------------------------------------------
-
     def enqueue_sync(self, jobs: Sequence[NewJob]) -> list[str]:
         with self._lock:
             now = self._clock()
